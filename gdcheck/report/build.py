@@ -1,0 +1,161 @@
+"""Build the JSON report (a plain dict) from a :class:`~gdcheck.result.CrossCheckResult`."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import platform
+import sys
+import warnings
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import __version__
+from .schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from ..result import CrossCheckResult
+
+MAX_POINTS = 1000
+"""Per-step series longer than this are stored in buckets of ``stride`` steps: errors and
+drift as each bucket's maximum (so no spike is hidden), the loss at each bucket's first step."""
+
+
+def num(x: Any) -> float | None:
+    """A JSON-safe float: NaN and ±Inf become ``None``."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def nums(a: Any, digits: int | None = None) -> list[float | None]:
+    values = np.asarray(a, dtype=np.float64).ravel()
+    if digits is not None:
+        return [None if not math.isfinite(v) else float(f"{v:.{digits}g}") for v in values.tolist()]
+    return [num(v) for v in values.tolist()]
+
+
+def _buckets(n: int) -> int:
+    return max(1, math.ceil(n / MAX_POINTS))
+
+
+def _bucket_max(values: np.ndarray, stride: int) -> np.ndarray:
+    n = len(values)
+    padded = np.full(math.ceil(n / stride) * stride, np.nan)
+    padded[:n] = values
+    with warnings.catch_warnings():  # an all-NaN bucket (after divergence) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmax(padded.reshape(-1, stride), axis=1)
+
+
+def environment() -> dict[str, Any]:
+    """Versions and platform: what a rounding-level difference may depend on."""
+    from ..backends.numpy_backend import _blas_name
+
+    env: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "numpy": np.__version__,
+        "blas": _blas_name(),
+    }
+    for name in ("jax", "optax", "torch"):
+        module = sys.modules.get(name)
+        env[name] = getattr(module, "__version__", None) if module else None
+    return env
+
+
+def build_report(result: CrossCheckResult) -> dict[str, Any]:
+    cfg = result.config
+    ref = result.reference
+    n = len(ref.losses)
+    stride = _buckets(n)
+    steps = list(range(0, n, stride))
+    series: dict[str, Any] = {"stride": stride, "steps": steps}
+    backends: dict[str, Any] = {}
+    for name, run in result.runs.items():
+        e = run.errors
+        traj = run.trajectory
+        worst = int(np.nanargmax(e.rel)) if e.rel.size and np.isfinite(e.rel).any() else 0
+        finite_drift = run.drift[np.isfinite(run.drift)]
+        backends[name] = {
+            "info": asdict(run.info),
+            "tolerance": {
+                "gradient": run.tolerance.grad,
+                "drift": run.tolerance.drift,
+                "gradient_with_precision": run.tolerance_precision.grad,
+                "drift_with_precision": run.tolerance_precision.drift,
+                "source": run.tolerance.derivation.get("source", "derived"),
+            },
+            "shadow": {
+                "max_abs_error": num(e.abs.max()) if e.abs.size else 0.0,
+                "max_rel_error": num(e.rel.max()) if e.rel.size else 0.0,
+                "max_ulp": num(e.ulp.max()) if e.ulp.size else 0.0,
+                "worst_step": worst,
+                "worst_entry": int(e.worst_entry[worst]) if e.worst_entry.size else 0,
+                "steps_checked": int(e.rel.size),
+                "steps_over_tolerance": int((~(e.rel <= run.tolerance.grad)).sum()),
+                "seconds": run.shadow_seconds,
+            },
+            "trajectory": {
+                "final_weights": nums(run.final_weights),
+                "final_loss": num(traj.losses[np.isfinite(traj.losses)][-1])
+                if np.isfinite(traj.losses).any()
+                else None,
+                "final_drift": num(run.final_drift),
+                "max_drift": num(finite_drift.max()) if finite_drift.size else None,
+                "diverged_at": traj.diverged_at,
+                "distance_to_least_squares": result.distance_to_optimum(name),
+                "seconds": traj.seconds,
+            },
+        }
+        series[name] = {
+            "gradient_rel_error": nums(_bucket_max(e.rel, stride), 4),
+            "gradient_abs_error": nums(_bucket_max(e.abs, stride), 4),
+            "gradient_ulp": nums(_bucket_max(e.ulp, stride), 4),
+            "drift": nums(_bucket_max(run.drift, stride), 4),
+            "loss": nums(traj.losses[::stride], 10),
+        }
+    findings = [asdict(f) for f in result.findings]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "gdcheck", "version": __version__},
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "config": asdict(cfg),
+        "verdict": {"passed": result.passed, "text": verdict_text(result), "findings": findings},
+        "notes": list(result.notes),
+        "environment": environment(),
+        "reference": {
+            "backend": "numpy",
+            "gradient": "handwritten (2/m) X (y_hat - y)^T",
+            "cost_checkpoints": [[k, c] for k, c in result.cost_checkpoints()],
+            "final_weights": nums(result.runs["numpy"].final_weights)
+            if "numpy" in result.runs
+            else nums(ref.weights[-1]),
+            "diverged_at": ref.diverged_at,
+        },
+        "analysis": {
+            "hessian_eigenvalues": None if result.eigenvalues is None else nums(result.eigenvalues),
+            "lr_bound": result.lr_bound,
+            "least_squares": None if result.optimum is None else nums(result.optimum),
+        },
+        "backends": backends,
+        "series": series,
+        "seconds": result.seconds,
+    }
+
+
+def verdict_text(result: CrossCheckResult) -> str:
+    cfg = result.config
+    fatal = [f for f in result.findings if f.fatal]
+    if fatal:
+        return f"FAIL — {len(fatal)} disagreement(s): " + " ".join(f.message for f in fatal)
+    names = ", ".join(result.runs)
+    text = (
+        f"PASS — {names} agree with the handwritten gradient at every one of "
+        f"{len(result.reference.losses):,} steps (shadow check), and their own trajectories stay "
+        f"within tolerance ({cfg.dtype})."
+    )
+    explained = [f.message for f in result.findings if not f.fatal]
+    return text + (" Explained by precision: " + " ".join(explained) if explained else "")

@@ -1,0 +1,103 @@
+"""Plain-text rendering of a report dict: the tables ``summary()`` and the CLI print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def fmt(x: Any, spec: str = ".3g") -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, list):
+        return "[" + ", ".join(fmt(v, ".10g") for v in x) + "]"
+    return format(x, spec)
+
+
+def backend_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-backend table (shared by text, Markdown and HTML)."""
+    header = [
+        "backend",
+        "max grad error (scaled)",
+        "tolerance",
+        "ULPs",
+        "final weights",
+        "final drift",
+        "|w − w*|∞",
+        "time (s)",
+    ]
+    rows = []
+    for name, b in report["backends"].items():
+        s, t = b["shadow"], b["trajectory"]
+        reference = name == report["reference"]["backend"]
+        rows.append(
+            [
+                name + (" (reference)" if reference else ""),
+                "0 (the reference)"
+                if reference
+                else f"{fmt(s['max_rel_error'])} at step {s['worst_step']}, w[{s['worst_entry']}]",
+                fmt(b["tolerance"]["gradient"]),
+                "—" if reference else fmt(s["max_ulp"], ".2g"),
+                fmt(t["final_weights"]),
+                "—" if reference else fmt(t["final_drift"]),
+                fmt(t["distance_to_least_squares"]),
+                f"{s['seconds'] + t['seconds']:.2f}",
+            ]
+        )
+    return header, rows
+
+
+def method_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """How each backend computed: gradient, update, device, dtype, matmul precision."""
+    header = ["backend", "gradient", "update", "device", "dtype", "matmul precision"]
+    rows = [
+        [
+            n,
+            b["info"]["gradient"],
+            b["info"]["update"],
+            b["info"]["device"],
+            b["info"]["dtype"],
+            b["info"]["matmul_precision"],
+        ]
+        for n, b in report["backends"].items()
+    ]
+    return header, rows
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["─" * w for w in widths]), *map(line, rows)])
+
+
+def analysis_lines(report: dict[str, Any]) -> list[str]:
+    a = report["analysis"]
+    lines = []
+    if a.get("hessian_eigenvalues"):
+        lines.append(
+            f"Hessian (2/m)XXᵀ eigenvalues: {fmt(a['hessian_eigenvalues'])}; "
+            f"stable for lr < 2/λmax = {fmt(a['lr_bound'], '.4g')}."
+        )
+    if a.get("least_squares"):
+        lines.append(f"Least-squares optimum w*: {fmt(a['least_squares'])}")
+    return lines
+
+
+def render_text(report: dict[str, Any]) -> str:
+    c = report["config"]
+    head = (
+        f"gdcheck {report['tool']['version']} — {c['model']}: lr={c['lr']:g}, steps={c['steps']:,}, "
+        f"dtype={c['dtype']}, n={c['n_features']} feature(s), m={c['n_examples']} examples"
+    )
+    header, rows = backend_rows(report)
+    parts = [
+        head,
+        "",
+        table(header, rows),
+        "",
+        table(*method_rows(report)),
+        "",
+        *analysis_lines(report),
+    ]
+    parts += [f"Note: {n}" for n in report.get("notes", [])]
+    parts += ["", report["verdict"]["text"]]
+    return "\n".join(parts)

@@ -1,0 +1,139 @@
+"""The result of :func:`gdcheck.crosscheck`: one object that every report is rendered from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._types import BackendInfo, NDArray, Tolerance, Trajectory
+from .metrics import GradientErrors
+
+
+@dataclass(frozen=True)
+class CrossCheckConfig:
+    model: str
+    lr: float
+    steps: int
+    dtype: str
+    backends: tuple[str, ...]
+    n_features: int
+    n_examples: int
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the checks found: where (check, backend, step, entries) and what, in words.
+
+    ``kind`` is ``gradient``, ``trajectory``, ``diverged`` or ``precision``; a finding with
+    ``fatal=False`` is explained (by the backend's precision) and does not fail the run.
+    """
+
+    kind: str
+    backend: str
+    step: int
+    entries: tuple[int, ...]
+    message: str
+    fatal: bool = True
+
+
+@dataclass
+class BackendRun:
+    """Everything one backend produced: shadow check, own trajectory, and their errors."""
+
+    info: BackendInfo
+    shadow_losses: NDArray
+    shadow_seconds: float
+    errors: GradientErrors
+    trajectory: Trajectory
+    drift: NDArray
+    tolerance: Tolerance
+    tolerance_precision: Tolerance
+    shadow_grads: NDArray  # (K+1, p): the gradient at the reference's own w_t
+
+    @property
+    def final_weights(self) -> NDArray:
+        """The last finite weights of the backend's own trajectory."""
+        w = self.trajectory.weights
+        finite = np.flatnonzero(np.isfinite(w).all(axis=1))
+        return w[finite[-1]] if finite.size else np.full(w.shape[1], np.nan)
+
+    @property
+    def final_drift(self) -> float:
+        finite = self.drift[np.isfinite(self.drift)]
+        return float(finite[-1]) if finite.size else float("nan")
+
+
+@dataclass
+class CrossCheckResult:
+    """What :func:`gdcheck.crosscheck` found. ``passed`` is the verdict; ``findings`` say why."""
+
+    config: CrossCheckConfig
+    reference: Trajectory
+    runs: dict[str, BackendRun]
+    optimum: NDArray | None
+    eigenvalues: NDArray | None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True when every backend agrees with the reference and nothing diverged."""
+        return not any(f.fatal for f in self.findings)
+
+    @property
+    def final_weights(self) -> dict[str, NDArray]:
+        """Final weights of each backend's own trajectory, keyed by backend name."""
+        return {name: run.final_weights for name, run in self.runs.items()}
+
+    @property
+    def lr_bound(self) -> float | None:
+        r"""The stable learning-rate bound :math:`2/\lambda_{\max}(H)`, when the Hessian is known."""
+        if self.eigenvalues is None or self.eigenvalues.max() <= 0:
+            return None
+        return float(2.0 / self.eigenvalues.max())
+
+    def distance_to_optimum(self, name: str) -> float | None:
+        """``‖w_final − w*‖∞`` for backend ``name`` (w* the least-squares optimum)."""
+        if self.optimum is None:
+            return None
+        return float(np.abs(self.runs[name].final_weights - self.optimum).max())
+
+    def divergence_message(self, step: int) -> str:
+        bound = self.lr_bound
+        why = (
+            f" Gradient descent on this model is stable only for lr < 2/λmax = {bound:.4g} "
+            f"(λmax = {self.eigenvalues.max():.4g} of the Hessian (2/m)XXᵀ); lr = {self.config.lr:g}."
+            if bound is not None and self.eigenvalues is not None
+            else ""
+        )
+        return f"the reference run diverged at step {step}: the cost overflowed to inf/NaN.{why}"
+
+    def cost_checkpoints(self, every: int = 2000) -> list[tuple[int, float]]:
+        """``(iteration, cost)`` every ``every`` iterations, as the tutorial prints them."""
+        losses = self.reference.losses
+        return [(k, float(losses[k])) for k in range(0, len(losses), every)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report (schema in :mod:`gdcheck.report.schema`)."""
+        from .report.build import build_report
+
+        return build_report(self)
+
+    def summary(self) -> str:
+        """A plain-text table per backend and the verdict."""
+        from .report.text import render_text
+
+        return render_text(self.to_dict())
+
+    def save(self, directory: str | Path) -> dict[str, Path]:
+        """Write ``report.json`` and every format rendered from it into ``directory``."""
+        from .report.files import save_report
+
+        return save_report(self.to_dict(), Path(directory))
+
+    def __str__(self) -> str:
+        return self.summary()
