@@ -42,7 +42,9 @@ def ulp_distance(a: NDArray, b: NDArray) -> NDArray:
     lowest = np.iinfo(itype).min
     ia = np.where(ia < 0, lowest - ia, ia)
     ib = np.where(ib < 0, lowest - ib, ib)
-    dist = np.abs(ia.astype(np.float64) - ib.astype(np.float64))
+    # The difference fits in uint64; modular subtraction of the larger minus the smaller is exact.
+    hi, lo = np.maximum(ia, ib).astype(np.uint64), np.minimum(ia, ib).astype(np.uint64)
+    dist = (hi - lo).astype(np.float64)
     return np.where(np.isnan(a) | np.isnan(b), np.inf, dist)
 
 
