@@ -135,5 +135,18 @@ class CrossCheckResult:
 
         return save_report(self.to_dict(), Path(directory))
 
+    def plot(self) -> Any:
+        """A matplotlib ``Figure``: gradient error and drift per step (log scale, tolerances
+        dashed) and the loss per backend. Needs ``pip install 'gdcheck[report]'``."""
+        from .report.plots import figure
+
+        return figure(self.to_dict())
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a result as its HTML report (the same renderer as report.html)."""
+        from .report.html import render_fragment
+
+        return render_fragment(self.to_dict())
+
     def __str__(self) -> str:
         return self.summary()

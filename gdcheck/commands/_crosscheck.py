@@ -22,6 +22,11 @@ def add_run_options(p: argparse.ArgumentParser, *, lr: float, steps: int, out: s
     )
     p.add_argument("--out", default=out, help=f"report directory (default {out})")
     p.add_argument("--no-save", action="store_true", help="print only; write no report")
+    p.add_argument(
+        "--screenshot",
+        action="store_true",
+        help="also write report.png, a screenshot of report.html (needs Chromium)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict")
 
 
@@ -50,6 +55,6 @@ def crosscheck_and_report(args: argparse.Namespace, X: Any, y: Any, *, print_cos
             print()
         print(render_text(report))
     if not args.no_save:
-        written = save_report(report, Path(args.out))
+        written = save_report(report, Path(args.out), screenshot=args.screenshot)
         print(f"\nReport: {', '.join(str(p) for p in written.values())}")
     return EXIT_OK if result.passed else EXIT_MISMATCH

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .tables import weight_rows
 from .text import analysis_lines, backend_rows, fmt, method_rows
 
 
@@ -30,6 +31,10 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
         "## Backends",
         "",
         md_table(*backend_rows(report)),
+        "",
+        "## Final weights against least squares",
+        "",
+        md_table(*weight_rows(report)),
         "",
     ]
     findings = v.get("findings") or []

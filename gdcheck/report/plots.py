@@ -1,0 +1,242 @@
+"""The report's plots, built from the report dict alone: what each plot shows, and its log axis.
+
+Three plots, each a :class:`Plot` (data, no drawing): the shadow check's gradient error per
+step with the tolerance, the independent check's weight drift per step, and the loss per
+backend. :mod:`gdcheck.report.svg` draws them as dependency-free SVG (report.html and the
+``plot-*.svg`` files); :func:`figure` draws them with matplotlib (``run.plot()``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+COLORS = {"numpy": "#222222", "jax": "#0072B2", "torch": "#D55E00"}
+"""Okabe–Ito colours, readable by colour-blind readers; other backends take :data:`PALETTE`."""
+PALETTE = ("#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+ZERO_NOTE = "Exact zeros are drawn on the bottom line, labelled 0 (a log axis has no zero)."
+
+
+@dataclass(frozen=True)
+class Series:
+    """One backend's values per step; ``None`` (non-finite) leaves a gap."""
+
+    label: str
+    color: str
+    steps: tuple[int, ...]
+    values: tuple[float | None, ...]
+    points: bool = False  # dots (per-step noise) rather than a line
+    width: float = 1.8
+    opacity: float = 1.0
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A horizontal reference line: a tolerance."""
+
+    label: str
+    value: float
+    color: str = "#555555"
+    dash: str = "7 4"
+
+
+@dataclass(frozen=True)
+class Plot:
+    key: str  # file stem: plot-<key>.svg
+    title: str
+    caption: str
+    series: tuple[Series, ...]
+    rules: tuple[Rule, ...] = ()
+    last_step: int = 0  # the x axis runs to here (the run's steps) or to the last point
+
+    @property
+    def xmax(self) -> int:
+        return max([self.last_step, *(k for s in self.series for k in s.steps)]) or 1
+
+
+@dataclass(frozen=True)
+class LogAxis:
+    """A base-10 axis from ``lo`` to ``hi``; with ``zero`` set, ``lo`` stands for 0."""
+
+    lo: float
+    hi: float
+    ticks: tuple[tuple[float, str], ...]
+    zero: bool
+
+    def place(self, v: float) -> float:
+        """Position of ``v`` in [0, 1] along the axis (zeros and values below at 0)."""
+        v = max(v, self.lo)
+        return (math.log10(v) - math.log10(self.lo)) / (math.log10(self.hi) - math.log10(self.lo))
+
+
+def log_axis(values: list[float], max_ticks: int = 7) -> LogAxis:
+    """Decade ticks covering ``values`` (finite, ≥ 0); zeros get a floor a decade below."""
+    positive = [v for v in values if v > 0]
+    zero = any(v == 0 for v in values)
+    if not positive:
+        positive = [1.0]
+    dmin = math.floor(math.log10(min(positive)))
+    dmax = math.ceil(math.log10(max(positive)))
+    if dmax <= dmin:
+        dmax = dmin + 1
+    every = max(1, math.ceil((dmax - dmin) / max_ticks))
+    ticks = [(10.0**d, f"1e{d}") for d in range(dmin, dmax + 1, every)]
+    if zero:
+        dmin -= every
+        ticks.insert(0, (10.0**dmin, "0"))
+    return LogAxis(10.0**dmin, 10.0 ** max(dmax, dmin + 1), tuple(ticks), zero)
+
+
+def nice_ticks(hi: float, max_ticks: int = 6) -> list[int]:
+    """0, then multiples of 1, 2 or 5 × 10^k up to ``hi``."""
+    if hi <= 0:
+        return [0]
+    raw = hi / max_ticks
+    base = 10 ** math.floor(math.log10(raw))
+    step = next(b * base for b in (1, 2, 5, 10) if b * base >= raw)
+    step = max(1, int(step))
+    return list(range(0, int(hi) + 1, step))
+
+
+def color(name: str, index: int) -> str:
+    return COLORS.get(name, PALETTE[index % len(PALETTE)])
+
+
+def _values(report: dict[str, Any], name: str, key: str) -> tuple[float | None, ...]:
+    raw = report["series"].get(name, {}).get(key) or []
+    return tuple(None if v is None else float(v) for v in raw)
+
+
+def _tolerance_rules(report: dict[str, Any], names: list[str], kind: str) -> tuple[Rule, ...]:
+    """One dashed rule per distinct tolerance (shared ones named once), dotted where the
+    backend's matmul precision widens it."""
+    groups: dict[tuple[float, str], list[str]] = {}
+    for name in names:
+        tol = report["backends"][name].get("tolerance", {})
+        if tol.get(kind) is not None:
+            groups.setdefault((float(tol[kind]), "full"), []).append(name)
+        wide = tol.get(f"{kind}_with_precision")
+        if wide is not None and tol.get(kind) is not None and wide != tol[kind]:
+            groups.setdefault((float(wide), "precision"), []).append(name)
+    several = len({v for v, _ in groups}) > 1
+    rules = []
+    for (value, which), owners in groups.items():
+        who = f" ({', '.join(owners)})" if several or which == "precision" else ""
+        if which == "full":
+            rules.append(Rule(f"tolerance{who} {value:.2g}", value))
+        else:
+            rules.append(
+                Rule(f"tolerance with matmul precision{who} {value:.2g}", value, dash="2 3")
+            )
+    return tuple(rules)
+
+
+def report_plots(report: dict[str, Any]) -> list[Plot]:
+    """The plots of a report dict; the error and drift plots need a backend besides the reference."""
+    s = report["series"]
+    steps = tuple(int(k) for k in s["steps"])
+    names = list(report["backends"])
+    reference = report.get("reference", {}).get("backend", "numpy")
+    others = [n for n in names if n != reference]
+    stride = int(s.get("stride", 1))
+    last = int(report["config"].get("steps") or 0)
+    bucket = f" (the maximum over each run of {stride:,} steps)" if stride > 1 else ""
+    plots = []
+    if others:
+        err = tuple(
+            Series(n, color(n, i), steps, _values(report, n, "gradient_rel_error"), points=True)
+            for i, n in enumerate(names)
+            if n != reference
+        )
+        plots.append(
+            Plot(
+                "gradient-error",
+                "Gradient error per step (shadow check, log scale)",
+                f"Each backend's gradient at the reference's own w_t against the handwritten "
+                f"gradient, scaled by the size of the terms summed{bucket}. Above the dashed "
+                f"tolerance is a disagreement. The reference ({reference}) is not drawn: its error "
+                f"is 0 by definition; backends that agree exactly overlap. {ZERO_NOTE}",
+                err,
+                _tolerance_rules(report, others, "gradient"),
+                last,
+            )
+        )
+        drift = tuple(
+            Series(n, color(n, i), steps, _values(report, n, "drift"))
+            for i, n in enumerate(names)
+            if n != reference
+        )
+        plots.append(
+            Plot(
+                "drift",
+                "Weight drift per step (independent check, log scale)",
+                f"Each backend runs its own gradient descent with its own update; the relative "
+                f"distance of its weights from the reference's{bucket}. Above the dashed tolerance "
+                f"the trajectories have parted. {ZERO_NOTE}",
+                drift,
+                _tolerance_rules(report, others, "drift"),
+                last,
+            )
+        )
+    loss = tuple(
+        Series(
+            n,
+            color(n, i),
+            steps,
+            _values(report, n, "loss"),
+            width=6.0 if n == reference else 1.8,
+            opacity=0.35 if n == reference else 1.0,
+        )
+        for i, n in enumerate(names)
+    )
+    plots.append(
+        Plot(
+            "loss",
+            "Loss per step, each backend's own run (log scale)",
+            f"The cost C(w) along each backend's own trajectory"
+            f"{' (every ' + format(stride, ',') + 'th step)' if stride > 1 else ''}. Curves that "
+            f"agree lie on top of one another; the reference ({reference}) is the wide pale line "
+            "underneath. Gaps are non-finite values (a diverged run).",
+            loss,
+            last_step=last,
+        )
+    )
+    return plots
+
+
+def plot_values(plot: Plot) -> list[float]:
+    """Every finite value the axis must cover: the data and the rules."""
+    values = [v for s in plot.series for v in s.values if v is not None and math.isfinite(v)]
+    return [max(v, 0.0) for v in values] + [r.value for r in plot.rules if r.value > 0]
+
+
+def figure(report: dict[str, Any]) -> Any:
+    """A matplotlib ``Figure`` of the report's plots (matplotlib imported here, lazily)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(
+            "gdcheck: plotting needs matplotlib; install it with: pip install 'gdcheck[report]'"
+        ) from None
+    plots = report_plots(report)
+    fig = Figure(figsize=(8, 3.2 * len(plots)), layout="constrained")
+    for ax, plot in zip(fig.subplots(len(plots), 1, squeeze=False)[:, 0], plots, strict=True):
+        axis = log_axis(plot_values(plot))
+        ax.set_yscale("log")
+        for s in plot.series:
+            ys = [float("nan") if v is None else max(v, axis.lo) for v in s.values]
+            style = {"ls": "none", "marker": ".", "ms": 3} if s.points else {"lw": s.width}
+            ax.plot(s.steps, ys, color=s.color, alpha=s.opacity, label=s.label, **style)
+        for r in plot.rules:
+            dashes = [float(d) for d in r.dash.split()]
+            ax.axhline(r.value, color=r.color, dashes=dashes, lw=1.2, label=r.label)
+        ax.set_ylim(axis.lo, axis.hi)
+        ax.set_xlim(0, plot.xmax)
+        ax.set_yticks([t for t, _ in axis.ticks], [label for _, label in axis.ticks])
+        ax.minorticks_off()
+        ax.set_title(plot.title, fontsize=11)
+        ax.set_xlabel("step")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    return fig

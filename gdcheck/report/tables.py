@@ -1,0 +1,79 @@
+"""Tables of a report dict shared by Markdown and HTML: final weights, cost, drift, versions.
+
+Each function returns ``(header, rows)`` of strings, read from the report dict only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .text import fmt
+
+MAX_WEIGHT_ROWS = 20
+"""Larger models list their first entries; report.json keeps them all."""
+
+VERSION_KEYS = ("numpy", "blas", "jax", "optax", "torch", "python", "platform")
+
+
+def weight_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One row per weight entry: the least-squares optimum w*, then each backend's final w."""
+    backends = report["backends"]
+    optimum = (report.get("analysis") or {}).get("least_squares")
+    finals = {
+        n: (b.get("trajectory") or {}).get("final_weights") or [] for n, b in backends.items()
+    }
+    n = max([len(optimum or []), *(len(w) for w in finals.values())], default=0)
+    header = ["entry", *(["least squares w*"] if optimum else []), *backends]
+    rows = []
+    for i in range(min(n, MAX_WEIGHT_ROWS)):
+        name = "w[0] (intercept)" if i == 0 else f"w[{i}]"
+        cells = [fmt(optimum[i], ".10g")] if optimum else []
+        cells += [fmt(w[i], ".10g") if i < len(w) else "—" for w in finals.values()]
+        rows.append([name, *cells])
+    if n > MAX_WEIGHT_ROWS:
+        rows.append([f"… {n - MAX_WEIGHT_ROWS} more", *[""] * (len(header) - 1)])
+    if optimum:
+        rows.append(
+            [
+                "|w − w*|∞",
+                "0",
+                *(
+                    fmt((b.get("trajectory") or {}).get("distance_to_least_squares"))
+                    for b in backends.values()
+                ),
+            ]
+        )
+    return header, rows
+
+
+def cost_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The reference's cost at the tutorial's checkpoints (every 2,000 iterations)."""
+    checkpoints = (report.get("reference") or {}).get("cost_checkpoints") or []
+    return ["iteration", "cost"], [[f"{k}", fmt(c, ".10g")] for k, c in checkpoints]
+
+
+def drift_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Per backend: max and final drift of its own trajectory, the tolerance, divergence."""
+    header = ["backend", "max drift", "final drift", "drift tolerance", "diverged at"]
+    rows = []
+    for n, b in report["backends"].items():
+        t, tol = b.get("trajectory") or {}, b.get("tolerance") or {}
+        rows.append(
+            [
+                n,
+                fmt(t.get("max_drift")),
+                fmt(t.get("final_drift")),
+                fmt(tol.get("drift")),
+                fmt(t.get("diverged_at"), "d"),
+            ]
+        )
+    return header, rows
+
+
+def version_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Library versions and BLAS first (what rounding depends on), then the rest."""
+    env = report.get("environment") or {}
+    keys = [k for k in VERSION_KEYS if k in env] + [k for k in env if k not in VERSION_KEYS]
+    return ["component", "version"], [
+        [k, "not used" if env[k] is None else str(env[k])] for k in keys
+    ]
