@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 from . import data, models
 from ._types import Tolerance
+from .check import GradientCheck, assert_gradient, check_gradient
 from .crosscheck import crosscheck
 from .errors import BackendUnavailable, GdcheckError, GradientMismatch, InputError
 from .namespace import namespace
@@ -20,10 +21,13 @@ __all__ = [
     "BackendUnavailable",
     "CrossCheckResult",
     "GdcheckError",
+    "GradientCheck",
     "GradientMismatch",
     "InputError",
     "Tolerance",
     "__version__",
+    "assert_gradient",
+    "check_gradient",
     "crosscheck",
     "data",
     "models",

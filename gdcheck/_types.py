@@ -101,3 +101,16 @@ class Tolerance:
     grad: float
     drift: float
     derivation: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@runtime_checkable
+class Autodiff(Protocol):
+    """A backend that differentiates a user's loss: ``(loss value, {name: gradient})`` in float64."""
+
+    name: str
+    install_hint: str
+
+    def is_available(self) -> bool: ...
+    def loss_and_grad(
+        self, loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple
+    ) -> tuple[NDArray, dict[str, NDArray]]: ...

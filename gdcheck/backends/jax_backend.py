@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._types import BackendInfo, DTypeName, Model, NDArray, Shadow, Trajectory
-from ._common import chunk_size, first_nonfinite, installed
+from ._common import chunk_size, first_nonfinite, installed, report_steps
 
 # Machine epsilon of the reduced float32 matmul JAX uses by default on accelerators.
 _REDUCED_EPS = {"gpu": 2.0**-10, "cuda": 2.0**-10, "rocm": 2.0**-10, "tpu": 2.0**-7}
@@ -71,6 +71,10 @@ class JaxBackend:
             notes=tuple(notes),
         )
 
+    def loss_and_grad(self, loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple) -> Any:
+        """A user's loss and its gradient at one point (see :func:`loss_and_grad_jax`)."""
+        return loss_and_grad_jax(loss, tree, to_user, data)
+
     def shadow(self, model: Model, X: NDArray, y: NDArray, weights: NDArray) -> Shadow:
         import jax
         import jax.numpy as jnp
@@ -91,6 +95,7 @@ class JaxBackend:
                 loss, grad = batched(jnp.asarray(padded))
                 losses.append(np.asarray(loss)[: len(chunk)])
                 grads.append(np.asarray(grad)[: len(chunk)])
+                report_steps(start + len(chunk))
         return Shadow(np.concatenate(losses), np.concatenate(grads), time.perf_counter() - t0)
 
     def trajectory(
@@ -125,6 +130,7 @@ class JaxBackend:
 
             ws, losses = run(jnp.asarray(w0.reshape(-1, 1)))
             weights, losses = np.array(ws), np.array(losses)  # writable copies
+            report_steps(steps + 1)  # one compiled lax.scan: no per-step report
         diverged = first_nonfinite(losses, weights)
         if diverged is not None:  # the compiled loop cannot stop early; blank what follows
             weights[diverged + 1 :] = np.nan
@@ -145,3 +151,27 @@ def _sgd(lr: float) -> tuple[Any, Any]:
 
         return opt.init, update
     return (lambda w: ()), (lambda grad, state, w: (w - lr * grad, state))
+
+
+def loss_and_grad_jax(loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple) -> Any:
+    """``(loss, {name: gradient})`` of a user's loss by ``jax.value_and_grad``, in float64.
+
+    Eager (no ``jit``): a one-point check would not amortise a compilation.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    with jax.enable_x64(True):
+        args = tuple(_to_jax(d, jnp) for d in data)
+        value, grads = jax.value_and_grad(lambda t: loss(to_user(t), *args))(
+            {k: jnp.asarray(v, jnp.float64) for k, v in tree.items()}
+        )
+        return np.asarray(value), {k: np.asarray(g, np.float64) for k, g in grads.items()}
+
+
+def _to_jax(value: Any, jnp: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        if np.issubdtype(value.dtype, np.floating):
+            return jnp.asarray(value, jnp.float64)
+        return jnp.asarray(value)
+    return value

@@ -8,11 +8,12 @@ The shadow check evaluates the reference's weights in batches with
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
 from .._types import BackendInfo, DTypeName, Model, NDArray, Shadow, Trajectory
-from ._common import chunk_size, first_nonfinite, installed
+from ._common import chunk_size, first_nonfinite, installed, report_steps
 
 
 class TorchBackend:
@@ -44,6 +45,10 @@ class TorchBackend:
             notes=tuple(notes),
         )
 
+    def loss_and_grad(self, loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple) -> Any:
+        """A user's loss and its gradient at one point (see :func:`loss_and_grad_torch`)."""
+        return loss_and_grad_torch(loss, tree, to_user, data)
+
     def shadow(self, model: Model, X: NDArray, y: NDArray, weights: NDArray) -> Shadow:
         import torch
 
@@ -63,6 +68,7 @@ class TorchBackend:
             )
             losses.append(loss.numpy())
             grads.append(grad.numpy())
+            report_steps(start + len(grad))
         return Shadow(np.concatenate(losses), np.concatenate(grads), time.perf_counter() - t0)
 
     def trajectory(
@@ -81,6 +87,7 @@ class TorchBackend:
             loss = model.cost(w, Xt, yt)
             weights[k] = w.detach().numpy().ravel()
             losses[k] = loss.item()
+            report_steps(k + 1)
             if not np.isfinite(losses[k]):
                 break
             if k < steps:
@@ -89,3 +96,29 @@ class TorchBackend:
         return Trajectory(
             weights, losses, None, first_nonfinite(losses, weights), time.perf_counter() - t0
         )
+
+
+def loss_and_grad_torch(loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple) -> Any:
+    """``(loss, {name: gradient})`` of a user's loss by ``loss.backward()``, in float64."""
+    import torch
+
+    leaves = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in tree.items()}
+    args = tuple(_to_torch(d, torch) for d in data)
+    value = loss(to_user(leaves), *args)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"the loss returned {type(value).__name__}, not a torch tensor")
+    if value.numel() == 1 and value.requires_grad:
+        value.reshape(()).backward()
+    grads = {
+        k: (t.grad.numpy() if t.grad is not None else np.zeros(t.shape)).astype(np.float64)
+        for k, t in leaves.items()
+    }
+    return value.detach().numpy(), grads
+
+
+def _to_torch(value: Any, torch: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        if np.issubdtype(value.dtype, np.floating):
+            return torch.from_numpy(value.astype(np.float64))
+        return torch.from_numpy(value)
+    return value

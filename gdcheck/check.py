@@ -1,0 +1,631 @@
+r"""Check anyone's handwritten gradient: :func:`check_gradient` and :func:`assert_gradient`.
+
+``loss(params, *data)`` is written once against the array-API namespace
+(``xp = gdcheck.namespace(params)``) so it runs under NumPy, JAX and PyTorch;
+``grad(params, *data)`` is the handwritten NumPy gradient under test. ``params`` is an array
+or a dict of arrays.
+
+The handwritten gradient ``g`` is compared with autodiff's ``r`` (JAX, PyTorch; float64) entry
+by entry:
+
+.. math:: |g_i - r_i| \le \tau_r |r_i| + \tau_a^{(p)}, \qquad
+          \tau_r = 16\,\epsilon\sqrt{N}, \qquad \tau_a^{(p)} = 64\,\max_{i \in p}\nu_i
+
+where ``ε`` is the dtype's epsilon, ``N`` the number of terms summed (the largest data
+dimension) and ``ν`` the **rounding floor**: how far the reference gradient moves when the
+parameters (and data, when small) are perturbed by a relative ``ε`` with random signs, i.e.
+``ε`` times the size of the terms that make up each entry. At the least-squares optimum the
+gradient is ~1e-15 but ``ν`` is not, so a correct gradient passes there, while a 1 % error in
+any single entry at a generic point fails.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import backends as backend_registry
+from ._types import NDArray
+from .diagnosis import Diagnosis, diagnose
+from .errors import GradientMismatch, InputError, InputTypeError
+from .params import ParamLayout, parse_params
+from .validation import check_dtype
+from .witnesses import WitnessResult, central_differences, complex_step, directions
+
+RTOL_SAFETY = 16.0
+ATOL_SAFETY = 64.0
+FEW_ENTRIES = 16
+"""With at most this many parameter entries, witnesses run per entry by default."""
+SMALL_DATA = 2_000_000
+"""Data with at most this many elements is also perturbed when measuring the rounding floor."""
+EXTRA_POINTS = 2
+NAMESPACE_HINT = (
+    "write the loss against the array-API namespace: xp = gdcheck.namespace(params), then "
+    "xp.sum, xp.exp, … instead of np.sum, np.exp, … so that it runs under every backend"
+)
+
+
+@dataclass
+class WitnessCheck:
+    """One witness: its directional derivatives and how far yours and autodiff's are from them."""
+
+    witness: WitnessResult
+    yours_error: float = float("nan")
+    """max over directions of |g·v − d| / (|v|·τ + the witness's own error estimate); ≤ 1 agrees."""
+    autodiff_error: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def agrees_with_yours(self) -> bool:
+        return self.witness.ran and self.yours_error <= 1.0
+
+
+@dataclass
+class PointCheck:
+    """The comparison at one point."""
+
+    params: dict[str, NDArray]
+    yours: NDArray | None  # flat, float64
+    reference: NDArray  # flat
+    tolerance: NDArray  # flat, per entry
+    abs_error: NDArray
+    rel_error: float
+    diagnosis: Diagnosis | None
+    autodiff: dict[str, NDArray] = field(default_factory=dict)
+    atol: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class GradientCheck:
+    """What :func:`check_gradient` found. ``passed`` is the verdict; ``str()`` explains it."""
+
+    passed: bool
+    dtype: str
+    layout: ParamLayout
+    yours: dict[str, NDArray] | None
+    reference: dict[str, NDArray]
+    reference_name: str
+    autodiff: dict[str, dict[str, NDArray]]
+    failures: dict[str, str]
+    skipped: dict[str, str]
+    abs_error: dict[str, NDArray]
+    tolerance: dict[str, NDArray]
+    rtol: float
+    atol: dict[str, float]
+    witnesses: list[WitnessCheck]
+    diagnosis: Diagnosis | None
+    points_checked: int
+    notes: list[str]
+    seconds: float
+
+    @property
+    def max_abs_error(self) -> float:
+        return max(
+            (float(e.max(initial=0.0)) for e in self.abs_error.values()), default=float("nan")
+        )
+
+    @property
+    def max_rel_error(self) -> float:
+        r"""Norm-relative error with a floor: :math:`\max_p \|g_p - r_p\|_\infty / \max(\|r_p\|_\infty, \tau_a^{(p)})`."""
+        if not self.abs_error:
+            return float("inf")
+        worst = 0.0
+        for name, err in self.abs_error.items():
+            floor = max(
+                float(np.abs(self.reference[name]).max(initial=0.0)), self.atol[name], 1e-300
+            )
+            worst = max(worst, float(err.max(initial=0.0)) / floor)
+        return worst
+
+    @property
+    def errors(self) -> dict[str, NDArray]:
+        """Absolute error per parameter and entry (same shapes as the parameters)."""
+        return self.abs_error
+
+    def __str__(self) -> str:
+        from .check_report import render_check
+
+        return render_check(self)
+
+
+def check_gradient(
+    loss: Callable[..., Any],
+    grad: Callable[..., Any],
+    params: Any,
+    *data: Any,
+    backends: Sequence[str] | str | None = None,
+    dtype: str | None = None,
+    rtol: float | Mapping[str, float] | None = None,
+    atol: float | Mapping[str, float] | None = None,
+    witnesses: str = "auto",
+    seed: int = 0,
+) -> GradientCheck:
+    """Check a handwritten gradient against autodiff and autodiff-free witnesses.
+
+    Args:
+      loss: ``loss(params, *data)`` returning a scalar, written with ``gdcheck.namespace``.
+      grad: your gradient, ``grad(params, *data)``, returning arrays shaped like ``params``.
+      params: one array, or a dict of arrays (0-d allowed), at which to check.
+      *data: arrays (any layout) passed to both functions; integer arrays stay integer.
+      backends: autodiff backends from ``("jax", "torch")``; default: those installed.
+      dtype: the dtype your gradient runs in; default: that of ``params`` (float32 or float64).
+      rtol, atol: override the derived tolerances (a number, or ``{dtype: number}``).
+      witnesses: ``"auto"`` (random directions; per entry when there are few entries),
+        ``"directions"``, ``"entries"`` or ``"none"``.
+      seed: for the random directions and the extra points.
+
+    Returns:
+      A :class:`GradientCheck`: ``passed``, ``max_rel_error``, errors per parameter and entry,
+      ``diagnosis`` (``kind``, ``factor``, ``entries``, ``confidence``) and a readable ``str()``.
+
+    Example::
+
+        def loss(w, X, y):
+            xp = gdcheck.namespace(w)
+            return xp.sum((xp.matrix_transpose(w) @ X - y) ** 2) / X.shape[1]
+
+        def grad(w, X, y):
+            return (2 / X.shape[1]) * X @ (w.T @ X - y).T
+
+        print(gdcheck.check_gradient(loss, grad, np.zeros((2, 1)), X, y))
+    """
+    started = time.perf_counter()
+    if not callable(loss) or not callable(grad):
+        raise InputTypeError(
+            "loss and grad must be callables: loss(params, *data), grad(params, *data)."
+        )
+    if witnesses not in ("auto", "directions", "entries", "none"):
+        raise InputError(f"witnesses={witnesses!r}; use 'auto', 'directions', 'entries' or 'none'.")
+    dtype = check_dtype(dtype) if dtype is not None else _infer_dtype(params)
+    layout, tree = parse_params(params, dtype)
+    data_user = tuple(_cast_data(d, dtype) for d in data)
+    data64 = tuple(_cast_data(d, "float64") for d in data_user)
+    autodiff, skipped = _autodiff_backends(backends)
+    rng = np.random.default_rng(seed)
+    ctx = _Context(loss, layout, data64, autodiff, dtype, rtol, atol, _n_terms(data64))
+
+    yours_tree, structure = _call_grad(grad, layout, tree, data_user, ctx)
+    point = ctx.compare(tree, yours_tree, structure, witness_rng=None)
+    checks = [point]
+    witnesses_run: list[WitnessCheck] = []
+    if witnesses != "none":
+        witnesses_run = ctx.witness(tree, point, witnesses, rng)
+    undecidable = point.diagnosis is None and bool(
+        np.all(np.abs(point.reference) <= 10 * point.tolerance)
+    )
+    if point.diagnosis is not None or undecidable:
+        for extra in _extra_points(tree, rng, EXTRA_POINTS):
+            ytree, struct = _call_grad(
+                grad, layout, {k: v.astype(dtype) for k, v in extra.items()}, data_user, ctx
+            )
+            checks.append(ctx.compare(extra, ytree, struct, witness_rng=None))
+    diagnosis = _combine(point, checks)
+    passed = all(c.diagnosis is None for c in checks)
+    notes = list(ctx.notes)
+    for w in witnesses_run:
+        if passed and point.yours is not None and w.witness.ran and not w.agrees_with_yours:
+            notes.append(
+                f"autodiff agrees with your gradient but the {w.witness.name} witness does not "
+                f"({w.yours_error:.3g}× its tolerance): is the loss smooth here? The verdict "
+                "follows autodiff; witnesses arbitrate only between disagreeing backends."
+            )
+    if undecidable:
+        notes.append(
+            "the gradient is at the rounding floor at the given point (an optimum?), where a "
+            f"wrong formula can look right; {len(checks) - 1} random nearby point(s) were checked too."
+        )
+    shown = next((c for c in checks if c.diagnosis is not None), point)
+    if shown is not point:
+        notes.append("the table shows the first random point where the mismatch is visible.")
+    return GradientCheck(
+        passed=passed,
+        dtype=dtype,
+        layout=layout,
+        yours=None if shown.yours is None else layout.unflatten(shown.yours),
+        reference=layout.unflatten(shown.reference),
+        reference_name=ctx.reference_name,
+        autodiff={k: layout.unflatten(v) for k, v in shown.autodiff.items()},
+        failures=dict(ctx.failures),
+        skipped=skipped,
+        abs_error=layout.unflatten(shown.abs_error),
+        tolerance=layout.unflatten(shown.tolerance),
+        rtol=ctx.last_rtol,
+        atol=dict(shown.atol),
+        witnesses=witnesses_run,
+        diagnosis=diagnosis,
+        points_checked=len(checks),
+        notes=notes,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def assert_gradient(
+    loss: Callable[..., Any], grad: Callable[..., Any], params: Any, *data: Any, **kwargs: Any
+) -> GradientCheck:
+    """:func:`check_gradient`, raising :class:`gdcheck.GradientMismatch` (with the report) if it fails."""
+    __tracebackhide__ = True
+    result = check_gradient(loss, grad, params, *data, **kwargs)
+    if not result.passed:
+        raise GradientMismatch(str(result))
+    return result
+
+
+# ----------------------------------------------------------------------------- internals
+
+
+def _infer_dtype(params: Any) -> str:
+    leaves = params.values() if isinstance(params, Mapping) else [params]
+    dtypes = {str(getattr(leaf, "dtype", "float64")).replace("torch.", "") for leaf in leaves}
+    return "float32" if dtypes == {"float32"} else "float64"
+
+
+def _cast_data(value: Any, dtype: str) -> Any:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
+        arr = np.asarray(value)
+        if np.issubdtype(arr.dtype, np.floating):
+            return arr.astype(dtype)
+        return arr
+    return value
+
+
+def _n_terms(data: tuple) -> int:
+    dims = [d for a in data if isinstance(a, np.ndarray) for d in a.shape]
+    return max(dims, default=1)
+
+
+def _autodiff_backends(requested: Sequence[str] | str | None) -> tuple[list[Any], dict[str, str]]:
+    names = ("jax", "torch")
+    if isinstance(requested, str):
+        requested = [b.strip() for b in requested.split(",") if b.strip()]
+    if requested is not None:
+        requested = [n for n in requested if n != "numpy"]
+        for n in requested:
+            if n not in names:
+                raise InputError(f"unknown autodiff backend {n!r}; choose from {', '.join(names)}.")
+        return [backend_registry.get(n) for n in requested], {}
+    chosen, skipped = [], {}
+    for n in names:
+        b = backend_registry._REGISTRY[n]
+        if b.is_available():
+            chosen.append(b)
+        else:
+            skipped[n] = f"not installed ({b.install_hint})"
+    return chosen, skipped
+
+
+def _call_grad(
+    grad: Callable[..., Any],
+    layout: ParamLayout,
+    tree: dict[str, NDArray],
+    data: tuple,
+    ctx: _Context,
+) -> tuple[dict[str, NDArray] | None, Diagnosis | None]:
+    """Run your grad and check the structure of what it returns."""
+    try:
+        out = grad(layout.to_user({k: v.copy() for k, v in tree.items()}), *data)
+    except Exception as exc:
+        raise InputError(f"your grad raised {type(exc).__name__}: {exc}") from exc
+    return _structure(out, layout, tree)
+
+
+def _as_array(value: Any) -> NDArray | None:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value)
+    except Exception:
+        return None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        return None
+    return arr.astype(np.float64)
+
+
+def _structure(
+    out: Any, layout: ParamLayout, tree: dict[str, NDArray]
+) -> tuple[dict[str, NDArray] | None, Diagnosis | None]:
+    expected = ", ".join(f"{n}: {s}" for n, s in zip(layout.names, layout.shapes, strict=True))
+    if out is None:
+        return None, Diagnosis(
+            "wrong_shape",
+            "your grad returned None; it must return "
+            + (
+                "a dict {" + expected + "}"
+                if layout.is_dict
+                else f"an array of shape {layout.shapes[0]}"
+            )
+            + " (a missing return statement?).",
+        )
+    if layout.is_dict:
+        if not isinstance(out, Mapping):
+            return None, Diagnosis(
+                "wrong_shape",
+                f"your grad returned {type(out).__name__}; params is a "
+                f"dict, so it must return a dict with the same keys {{{expected}}}.",
+            )
+        missing = [k for k in layout.names if k not in out]
+        extra = [k for k in out if k not in layout.names]
+        if missing or extra:
+            parts = ([f"missing {missing}"] if missing else []) + (
+                [f"extra {extra}"] if extra else []
+            )
+            return None, Diagnosis(
+                "wrong_shape",
+                f"your grad's dict has {' and '.join(parts)} keys; "
+                f"expected exactly {list(layout.names)}.",
+                entries={k: [] for k in missing + extra},
+            )
+        items = {k: out[k] for k in layout.names}
+    else:
+        items = {layout.names[0]: out}
+    result: dict[str, NDArray] = {}
+    for name, value in items.items():
+        arr = _as_array(value)
+        shape = tree[name].shape
+        if arr is None:
+            return None, Diagnosis(
+                "wrong_shape",
+                f"your grad returned {type(value).__name__} for "
+                f"{name}; expected a numeric array of shape {shape}.",
+                entries={name: []},
+            )
+        result[name] = arr
+    return result, None
+
+
+class _Context:
+    """What stays fixed across points: the loss, data, backends and tolerance settings."""
+
+    def __init__(
+        self,
+        loss: Callable[..., Any],
+        layout: ParamLayout,
+        data64: tuple,
+        autodiff: list[Any],
+        dtype: str,
+        rtol: Any,
+        atol: Any,
+        n_terms: int,
+    ) -> None:
+        self.loss, self.layout, self.data64, self.autodiff = loss, layout, data64, autodiff
+        self.dtype, self.rtol_override, self.atol_override = dtype, rtol, atol
+        self.n_terms = n_terms
+        self.failures: dict[str, str] = {}
+        self.notes: list[str] = []
+        self.reference_name = ""
+        self.last_rtol = 0.0
+        self.last_atol: dict[str, float] = {}
+        self.data_dims = [d for a in data64 if isinstance(a, np.ndarray) for d in a.shape]
+
+    # -- autodiff -------------------------------------------------------------------------
+    def gradients(self, tree: dict[str, NDArray], data: tuple | None = None) -> dict[str, NDArray]:
+        """Flat float64 autodiff gradients per working backend at ``tree``."""
+        data = self.data64 if data is None else data
+        out = {}
+        tree64 = {k: v.astype(np.float64) for k, v in tree.items()}
+        for backend in self.autodiff:
+            if backend.name in self.failures:
+                continue
+            try:
+                value, grads = backend.loss_and_grad(self.loss, tree64, self.layout.to_user, data)
+            except Exception as exc:
+                self.failures[backend.name] = (
+                    f"the loss failed under {backend.name}: {type(exc).__name__}: {exc}. "
+                    f"Hint: {NAMESPACE_HINT}."
+                )
+                continue
+            if np.asarray(value).size != 1:
+                raise InputError(
+                    f"the loss returned an array of shape {np.asarray(value).shape} under "
+                    f"{backend.name}; it must return a scalar (reduce with xp.sum or xp.mean)."
+                )
+            out[backend.name] = self.layout.flatten(grads)
+        return out
+
+    def numpy_loss(self) -> Callable[[NDArray], Any]:
+        def f(flat: NDArray) -> Any:
+            value = self.loss(self.layout.to_user(self.layout.unflatten(flat)), *self.data64)
+            return (
+                np.asarray(value).reshape(()) if np.asarray(value).size == 1 else np.asarray(value)
+            )
+
+        return f
+
+    # -- tolerance ------------------------------------------------------------------------
+    def rounding_floor(
+        self, tree: dict[str, NDArray], base: NDArray, rng: np.random.Generator
+    ) -> NDArray:
+        """ν: the reference gradient's response to relative ε-perturbations (random signs)."""
+        eps = float(np.finfo(self.dtype).eps)
+        flat = self.layout.flatten(tree)
+        bumped = self.layout.unflatten(flat * (1 + eps * rng.choice((-1.0, 1.0), flat.size)))
+        data = self.data64
+        if sum(a.size for a in data if isinstance(a, np.ndarray)) <= SMALL_DATA:
+            data = tuple(
+                a * (1 + eps * rng.choice((-1.0, 1.0), a.shape))
+                if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)
+                else a
+                for a in data
+            )
+        moved = self.gradients(bumped, data).get(self.reference_name)
+        return np.zeros_like(base) if moved is None else np.abs(moved - base)
+
+    def tolerances(self, reference: NDArray, floor: NDArray, spread: NDArray) -> NDArray:
+        eps = float(np.finfo(self.dtype).eps)
+        rtol = _override(self.rtol_override, self.dtype)
+        atol_fixed = _override(self.atol_override, self.dtype)
+        self.last_rtol = RTOL_SAFETY * eps * math.sqrt(self.n_terms) if rtol is None else rtol
+        per_entry = np.empty_like(reference)
+        self.last_atol = {}
+        noise = np.maximum(floor, spread)
+        start = 0
+        for name, size in zip(self.layout.names, self.layout.sizes, strict=True):
+            sl = slice(start, start + size)
+            start += size
+            if atol_fixed is None:
+                scale = float(np.abs(reference[sl]).max(initial=0.0))
+                atol = max(ATOL_SAFETY * float(noise[sl].max(initial=0.0)), eps * scale, 1e-300)
+            else:
+                atol = atol_fixed
+            self.last_atol[name] = atol
+            per_entry[sl] = atol
+        return per_entry + self.last_rtol * np.abs(reference)
+
+    # -- one point ------------------------------------------------------------------------
+    def compare(
+        self,
+        tree: dict[str, NDArray],
+        yours: dict[str, NDArray] | None,
+        structure: Diagnosis | None,
+        witness_rng: Any,
+    ) -> PointCheck:
+        grads = self.gradients(tree)
+        if not grads:
+            reasons = "; ".join(self.failures.values()) or "no autodiff backend is installed"
+            raise InputError(f"no autodiff backend could differentiate the loss: {reasons}")
+        names = list(grads)
+        self.reference_name = self.reference_name if self.reference_name in grads else names[0]
+        ref = grads[self.reference_name]
+        spread = np.zeros_like(ref)
+        for other in names:
+            spread = np.maximum(spread, np.abs(grads[other] - ref))
+        floor = self.rounding_floor(tree, ref, np.random.default_rng(len(self.notes) + 7))
+        tol = self.tolerances(ref, floor, spread)
+        disagreeing = [n for n in names if np.any(np.abs(grads[n] - ref) > tol)]
+        if disagreeing:
+            self.notes.append(
+                f"autodiff backends disagree: {', '.join(disagreeing)} vs {self.reference_name}; "
+                "the witnesses arbitrate below."
+            )
+        extras = {"autodiff": grads, "atol": dict(self.last_atol)}
+        if structure is None and yours is not None:
+            structure = self._shapes(yours, tree, ref, tol)
+        if structure is not None or yours is None:
+            nan = np.full_like(ref, np.nan)
+            return PointCheck(tree, None, ref, tol, nan, float("inf"), structure, **extras)
+        g = self.layout.flatten(yours)
+        err = np.abs(g - ref)
+        rel = float(err.max(initial=0.0)) / max(float(np.abs(ref).max(initial=0.0)), 1e-300)
+        diagnosis = diagnose(self.layout, g, ref, tol, self.data_dims)
+        return PointCheck(tree, g, ref, tol, err, rel, diagnosis, **extras)
+
+    def _shapes(
+        self, yours: dict[str, NDArray], tree: dict[str, NDArray], ref: NDArray, tol: NDArray
+    ) -> Diagnosis | None:
+        ref_tree = self.layout.unflatten(ref)
+        tol_tree = self.layout.unflatten(tol)
+        for name in self.layout.names:
+            got, want = yours[name].shape, tree[name].shape
+            if got == want:
+                continue
+            r = ref_tree[name]
+            if got == want[::-1] and np.all(np.abs(yours[name] - r.T) <= tol_tree[name].T):
+                return Diagnosis(
+                    "transposed",
+                    f"your gradient of {name} has shape {got}, the "
+                    f"transpose of {want}, with the right values: return its transpose "
+                    "(.T).",
+                    entries={name: []},
+                )
+            same = yours[name].size == r.size and np.all(
+                np.abs(yours[name].reshape(want) - r) <= tol_tree[name]
+            )
+            return Diagnosis(
+                "wrong_shape",
+                f"your gradient of {name} has shape {got}; expected "
+                f"{want}" + (" (the values are right once reshaped)" if same else "") + ".",
+                entries={name: []},
+            )
+        return None
+
+    # -- witnesses ------------------------------------------------------------------------
+    def witness(
+        self, tree: dict[str, NDArray], point: PointCheck, mode: str, rng: np.random.Generator
+    ) -> list[WitnessCheck]:
+        if mode == "auto":
+            mode = "entries" if self.layout.size <= FEW_ENTRIES else "directions"
+        flat = self.layout.flatten(tree).astype(np.float64)
+        dirs = directions(flat.size, mode, 3, rng)
+        f = self.numpy_loss()
+        try:
+            np.asarray(f(flat))
+        except Exception as exc:
+            reason = f"the loss failed under numpy ({type(exc).__name__}: {exc})"
+            return [
+                WitnessCheck(WitnessResult(n, mode, skipped=reason))
+                for n in ("complex step", "finite differences")
+            ]
+        results = [complex_step(f, flat, dirs, mode), central_differences(f, flat, dirs, mode)]
+        checks = []
+        for w in results:
+            check = WitnessCheck(w)
+            if w.ran:
+                tol_dir = np.maximum(np.abs(dirs) @ point.tolerance + w.error_estimate, 1e-300)
+                if point.yours is not None:
+                    check.yours_error = float(
+                        np.max(np.abs(dirs @ point.yours - w.derivatives) / tol_dir)
+                    )
+                for name, g in point.autodiff.items():
+                    check.autodiff_error[name] = float(
+                        np.max(np.abs(dirs @ g - w.derivatives) / tol_dir)
+                    )
+            checks.append(check)
+        self._arbitrate(checks)
+        return checks
+
+    def _arbitrate(self, checks: list[WitnessCheck]) -> None:
+        """When autodiff backends disagree, take the one the best witness sides with."""
+        if not any(n.startswith("autodiff backends disagree") for n in self.notes):
+            return
+        best = next((c for c in checks if c.witness.ran), None)
+        if best is None or not best.autodiff_error:
+            return
+        winner = min(best.autodiff_error, key=best.autodiff_error.get)
+        self.notes.append(
+            f"the {best.witness.name} witness sides with {winner} (scaled errors: "
+            + ", ".join(f"{n} {e:.3g}" for n, e in best.autodiff_error.items())
+            + ")."
+        )
+        self.reference_name = winner
+
+
+def _override(value: Any, dtype: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return None if value.get(dtype) is None else float(value[dtype])
+    return float(value)
+
+
+def _extra_points(
+    tree: dict[str, NDArray], rng: np.random.Generator, count: int
+) -> list[dict[str, NDArray]]:
+    """Random points near ``tree``: each entry moved by N(0, 1)·max(1, |p|∞)."""
+    points = []
+    for _ in range(count):
+        points.append(
+            {
+                k: (
+                    v.astype(np.float64)
+                    + rng.standard_normal(v.shape) * max(1.0, float(np.abs(v).max(initial=0.0)))
+                )
+                for k, v in tree.items()
+            }
+        )
+    return points
+
+
+def _combine(first: PointCheck, checks: list[PointCheck]) -> Diagnosis | None:
+    """The diagnosis at the first point that shows one, with how many points agree."""
+    found = [c.diagnosis for c in checks if c.diagnosis is not None]
+    if not found:
+        return None
+    lead = first.diagnosis or found[0]
+    lead.points_checked = len(checks)
+    lead.points_agreeing = sum(1 for d in found if lead.same_as(d))
+    return lead

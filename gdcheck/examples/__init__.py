@@ -1,0 +1,1 @@
+"""Example files for ``gdcheck check FILE.py`` (see ``linear_regression_check.py``)."""
