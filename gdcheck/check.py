@@ -41,6 +41,8 @@ RTOL_SAFETY = 16.0
 ATOL_SAFETY = 64.0
 FEW_ENTRIES = 16
 """With at most this many parameter entries, witnesses run per entry by default."""
+MAX_WITNESS_ENTRIES = 2_000
+"""Without autodiff, witnesses per entry are the reference up to this many entries."""
 SMALL_DATA = 2_000_000
 """Data with at most this many elements is also perturbed when measuring the rounding floor."""
 EXTRA_POINTS = 2
@@ -190,10 +192,13 @@ def check_gradient(
 
     yours_tree, structure = _call_grad(grad, layout, tree, data_user, ctx)
     point = ctx.compare(tree, yours_tree, structure, witness_rng=None)
-    checks = [point]
     witnesses_run: list[WitnessCheck] = []
     if witnesses != "none":
+        arbiter = ctx.reference_name
         witnesses_run = ctx.witness(tree, point, witnesses, rng)
+        if ctx.reference_name != arbiter:  # the witnesses sided with another backend
+            point = ctx.compare(tree, yours_tree, structure, witness_rng=None)
+    checks = [point]
     undecidable = point.diagnosis is None and bool(
         np.all(np.abs(point.reference) <= 10 * point.tolerance)
     )
@@ -414,9 +419,12 @@ class _Context:
             try:
                 value, grads = backend.loss_and_grad(self.loss, tree64, self.layout.to_user, data)
             except Exception as exc:
+                first_line = (
+                    str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else ""
+                )
                 self.failures[backend.name] = (
-                    f"the loss failed under {backend.name}: {type(exc).__name__}: {exc}. "
-                    f"Hint: {NAMESPACE_HINT}."
+                    f"the loss failed under {backend.name}: {type(exc).__name__}: {first_line}. "
+                    f"Hint: {NAMESPACE_HINT}"
                 )
                 continue
             if np.asarray(value).size != 1:
@@ -426,6 +434,32 @@ class _Context:
                 )
             out[backend.name] = self.layout.flatten(grads)
         return out
+
+    def witness_reference(self, tree: dict[str, NDArray]) -> tuple[NDArray, NDArray]:
+        """Without a working autodiff backend: the complex step (or central differences) per entry."""
+        reasons = "; ".join(self.failures.values()) or "no autodiff backend is installed"
+        flat = self.layout.flatten(tree)
+        if flat.size > MAX_WITNESS_ENTRIES:
+            raise InputError(f"no autodiff backend could differentiate the loss: {reasons}")
+        f = self.numpy_loss()
+        try:
+            np.asarray(f(flat))
+        except Exception as exc:
+            raise InputError(
+                f"no autodiff backend could differentiate the loss, and it fails under numpy too "
+                f"({type(exc).__name__}: {exc}): {reasons}"
+            ) from None
+        dirs = np.eye(flat.size)
+        witness = complex_step(f, flat, dirs, "entries")
+        if not witness.ran:
+            witness = central_differences(f, flat, dirs, "entries")
+        if self.reference_name != witness.name:
+            self.notes.append(
+                f"no autodiff backend could differentiate the loss, so the {witness.name} witness "
+                f"(per entry, no autodiff) is the reference: {reasons}"
+            )
+        self.reference_name = witness.name
+        return witness.derivatives, witness.error_estimate
 
     def numpy_loss(self) -> Callable[[NDArray], Any]:
         def f(flat: NDArray) -> Any:
@@ -485,23 +519,26 @@ class _Context:
         witness_rng: Any,
     ) -> PointCheck:
         grads = self.gradients(tree)
-        if not grads:
-            reasons = "; ".join(self.failures.values()) or "no autodiff backend is installed"
-            raise InputError(f"no autodiff backend could differentiate the loss: {reasons}")
-        names = list(grads)
-        self.reference_name = self.reference_name if self.reference_name in grads else names[0]
-        ref = grads[self.reference_name]
+        if grads:
+            names = list(grads)
+            self.reference_name = self.reference_name if self.reference_name in grads else names[0]
+            ref = grads[self.reference_name]
+            floor = self.rounding_floor(tree, ref, np.random.default_rng(len(self.notes) + 7))
+        else:
+            ref, floor = self.witness_reference(tree)
+            names = []
+        # Backends that agree within the rounding floor widen it by their spread (another
+        # sample of rounding); one that does not is a disagreement for the witnesses to settle.
+        tol = self.tolerances(ref, floor, np.zeros_like(ref))
+        disagreeing = [n for n in names if np.any(np.abs(grads[n] - ref) > tol)]
         spread = np.zeros_like(ref)
         for other in names:
-            spread = np.maximum(spread, np.abs(grads[other] - ref))
-        floor = self.rounding_floor(tree, ref, np.random.default_rng(len(self.notes) + 7))
+            if other not in disagreeing:
+                spread = np.maximum(spread, np.abs(grads[other] - ref))
         tol = self.tolerances(ref, floor, spread)
-        disagreeing = [n for n in names if np.any(np.abs(grads[n] - ref) > tol)]
-        if disagreeing:
-            self.notes.append(
-                f"autodiff backends disagree: {', '.join(disagreeing)} vs {self.reference_name}; "
-                "the witnesses arbitrate below."
-            )
+        note = f"autodiff backends disagree: {', '.join(disagreeing)} vs {self.reference_name}"
+        if disagreeing and not any(n.startswith(note) for n in self.notes):
+            self.notes.append(note + "; the witnesses arbitrate.")
         extras = {"autodiff": grads, "atol": dict(self.last_atol)}
         if structure is None and yours is not None:
             structure = self._shapes(yours, tree, ref, tol)
@@ -581,6 +618,12 @@ class _Context:
     def _arbitrate(self, checks: list[WitnessCheck]) -> None:
         """When autodiff backends disagree, take the one the best witness sides with."""
         if not any(n.startswith("autodiff backends disagree") for n in self.notes):
+            return
+        if any(
+            n.startswith(f"the {c.witness.name} witness sides with")
+            for c in checks
+            for n in self.notes
+        ):
             return
         best = next((c for c in checks if c.witness.ran), None)
         if best is None or not best.autodiff_error:
