@@ -105,12 +105,17 @@ class Tolerance:
 
 @runtime_checkable
 class Autodiff(Protocol):
-    """A backend that differentiates a user's loss: ``(loss value, {name: gradient})`` in float64."""
+    """A backend that differentiates a user's loss: ``(loss value, {name: gradient})`` in float64.
+
+    ``convert`` turns the data into the backend's arrays once per check; ``loss_and_grad``
+    takes what it returned.
+    """
 
     name: str
     install_hint: str
 
     def is_available(self) -> bool: ...
+    def convert(self, data: tuple) -> tuple: ...
     def loss_and_grad(
         self, loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple
     ) -> tuple[NDArray, dict[str, NDArray]]: ...

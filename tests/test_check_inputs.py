@@ -34,7 +34,7 @@ def test_assert_gradient_raises_with_the_diagnosis():
     message = str(err.value)
     assert message.startswith("gdcheck: gradient check FAILED")
     assert "scaled — your gradient is 1/2 × autodiff's" in message
-    assert "params[0, 0]" in message and "yours vs jax" in message
+    assert "params[0, 0]" in message and "yours vs torch" in message
     assert isinstance(err.value, AssertionError)
 
 
@@ -158,7 +158,7 @@ def test_witnesses_run_along_directions_for_many_parameters():
     res = gdcheck.check_gradient(L.logistic_loss, L.logistic_grad, p, Xr, np.ones(50))
     assert res.passed
     assert {w.witness.mode for w in res.witnesses} == {"directions"}
-    assert all(len(w.witness.derivatives) == 3 for w in res.witnesses)
+    assert [len(w.witness.derivatives) for w in res.witnesses] == [1, 2]  # complex step, FD
     res = gdcheck.check_gradient(
         L.logistic_loss, L.logistic_grad, p, Xr, np.ones(50), witnesses="entries"
     )

@@ -71,6 +71,13 @@ class JaxBackend:
             notes=tuple(notes),
         )
 
+    def convert(self, data: tuple) -> tuple:
+        """The data as JAX arrays (float64 where floating), converted once per check."""
+        import jax
+
+        with jax.enable_x64(True):
+            return tuple(_to_jax(d, jax) for d in data)
+
     def loss_and_grad(self, loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple) -> Any:
         """A user's loss and its gradient at one point (see :func:`loss_and_grad_jax`)."""
         return loss_and_grad_jax(loss, tree, to_user, data)
@@ -156,22 +163,22 @@ def _sgd(lr: float) -> tuple[Any, Any]:
 def loss_and_grad_jax(loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple) -> Any:
     """``(loss, {name: gradient})`` of a user's loss by ``jax.value_and_grad``, in float64.
 
-    Eager (no ``jit``): a one-point check would not amortise a compilation.
+    ``data`` comes from :meth:`JaxBackend.convert`. Eager (no ``jit``): a one-point check
+    would not amortise a compilation.
     """
     import jax
     import jax.numpy as jnp
 
     with jax.enable_x64(True):
-        args = tuple(_to_jax(d, jnp) for d in data)
-        value, grads = jax.value_and_grad(lambda t: loss(to_user(t), *args))(
+        value, grads = jax.value_and_grad(lambda t: loss(to_user(t), *data))(
             {k: jnp.asarray(v, jnp.float64) for k, v in tree.items()}
         )
         return np.asarray(value), {k: np.asarray(g, np.float64) for k, g in grads.items()}
 
 
-def _to_jax(value: Any, jnp: Any) -> Any:
+def _to_jax(value: Any, jax: Any) -> Any:
     if isinstance(value, np.ndarray):
         if np.issubdtype(value.dtype, np.floating):
-            return jnp.asarray(value, jnp.float64)
-        return jnp.asarray(value)
+            value = value.astype(np.float64, copy=False)
+        return jax.device_put(value, may_alias=True)
     return value

@@ -45,6 +45,12 @@ class TorchBackend:
             notes=tuple(notes),
         )
 
+    def convert(self, data: tuple) -> tuple:
+        """The data as torch tensors (float64 where floating; no copy when already float64)."""
+        import torch
+
+        return tuple(_to_torch(d, torch) for d in data)
+
     def loss_and_grad(self, loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple) -> Any:
         """A user's loss and its gradient at one point (see :func:`loss_and_grad_torch`)."""
         return loss_and_grad_torch(loss, tree, to_user, data)
@@ -99,12 +105,14 @@ class TorchBackend:
 
 
 def loss_and_grad_torch(loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple) -> Any:
-    """``(loss, {name: gradient})`` of a user's loss by ``loss.backward()``, in float64."""
+    """``(loss, {name: gradient})`` of a user's loss by ``loss.backward()``, in float64.
+
+    ``data`` comes from :meth:`TorchBackend.convert`.
+    """
     import torch
 
     leaves = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in tree.items()}
-    args = tuple(_to_torch(d, torch) for d in data)
-    value = loss(to_user(leaves), *args)
+    value = loss(to_user(leaves), *data)
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"the loss returned {type(value).__name__}, not a torch tensor")
     if value.numel() == 1 and value.requires_grad:
@@ -119,6 +127,6 @@ def loss_and_grad_torch(loss: Any, tree: dict[str, NDArray], to_user: Any, data:
 def _to_torch(value: Any, torch: Any) -> Any:
     if isinstance(value, np.ndarray):
         if np.issubdtype(value.dtype, np.floating):
-            return torch.from_numpy(value.astype(np.float64))
+            return torch.from_numpy(value.astype(np.float64, copy=False))
         return torch.from_numpy(value)
     return value
