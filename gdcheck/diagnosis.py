@@ -170,8 +170,15 @@ def diagnose(
                 sl = _param_slice(layout, name)
                 c = float(g[sl] @ r[sl]) / float(r[sl] @ r[sl]) if float(r[sl] @ r[sl]) > 0 else 0.0
                 scaled = np.all(np.abs(g[sl] - c * r[sl]) <= tol[sl] * max(1.0, abs(c)))
+                named = _name_factor(c, factor_names(data_dims)) if scaled and c else None
+                label = f" = {named.split(' = ')[0]}" if named and "=" in named else ""
                 parts.append(
-                    f"all of {name}" + (f" (× {c:.6g} of autodiff's)" if scaled and c else "")
+                    f"all of {name}"
+                    + (
+                        f" (yours = {c:.6g}{label} × autodiff's{_hint(named)})"
+                        if scaled and c
+                        else ""
+                    )
                 )
             else:
                 labels = [layout.label(i) for i in idx if layout.locate(int(i))[0] == name]
