@@ -186,11 +186,9 @@ def test_racing_writers_leave_one_whole_recording(tmp_path):
     procs = [ctx.Process(target=_writer, args=(str(tmp_path), lr, 25)) for lr in (0.01, 0.02)]
     for p in procs:
         p.start()
-    reads = 0
     while any(p.is_alive() for p in procs):
         if (tmp_path / "shared.npz").exists():
             assert store.read(tmp_path / "shared.npz").key["lr"] in (0.01, 0.02)
-            reads += 1
     for p in procs:
         p.join()
         assert p.exitcode == 0

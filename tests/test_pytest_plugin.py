@@ -293,16 +293,20 @@ def test_a_baseline_from_other_versions_is_reported_as_such(pt):
 
 
 def test_marker_options_and_ini_configure_the_fixtures(pt):
+    pt.makeini(
+        "[pytest]\nfilterwarnings = error\naddopts = -p no:cacheprovider -p no:hypothesispytest\n"
+        "gdcheck_backends = numpy, jax\ngdcheck_dtype = float32\n"
+    )
     _write(
         pt,
         """
-        def test_defaults(gd_settings):
+        def test_options_over_ini(gd_settings):
             assert (gd_settings.backends, gd_settings.dtype) == (("numpy",), "float32")
 
         @pytest.mark.gdcheck(backends=("numpy", "jax"), dtype="float64", lr=0.1, steps=7)
-        def test_marker_wins(gd_settings):
-            assert gd_settings.crosscheck_kwargs() == {
-                "backends": ("numpy", "jax"), "dtype": "float64", "lr": 0.1, "steps": 7}
+        def test_marker_over_options(gd_settings):
+            assert gd_settings.crosscheck_kwargs(steps=9) == {
+                "backends": ("numpy", "jax"), "dtype": "float64", "lr": 0.1, "steps": 9}
 
         @pytest.mark.gdcheck(steps=30, backends=("numpy",))
         def test_float32_baseline(gd_baseline):
@@ -315,27 +319,17 @@ def test_marker_options_and_ini_configure_the_fixtures(pt):
         name="test_conf",
     )
     result = pt.runpytest(
-        "--gdcheck-backends=numpy",
-        "--gdcheck-dtype=float32",
-        "--gdcheck-baseline-dir=store",
-        "--gdcheck-update-baselines",
+        "--gdcheck-backends=numpy", "--gdcheck-baseline-dir=store", "--gdcheck-update-baselines"
     )
     result.assert_outcomes(passed=3, errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*unknown argument(s) step to @pytest.mark.gdcheck on test_conf.py::test_typo; it takes backends, dtype, lr, steps, tolerance.*"
+            "*unknown argument(s) step to @pytest.mark.gdcheck on test_conf.py::test_typo; "
+            "it takes backends, dtype, lr, steps, tolerance.*"
         ]
     )
-    assert (
-        [p for p in _baselines(pt) if p.endswith(".npz")]
-        == [
-            p
-            for p in _baselines(pt)
-            if p.startswith("store/test_conf/test_float32_baseline/linear_regression-float32-")
-            and p.endswith(".npz")
-        ]
-        != []
-    )
+    (npz,) = (p for p in _baselines(pt) if p.endswith(".npz"))
+    assert npz.startswith("store/test_conf/test_float32_baseline/linear_regression-float32-")
 
 
 def test_xdist_workers_record_and_compare_without_sharing_files(pt):
