@@ -292,7 +292,7 @@ def compare(stored: Snapshot, current: Snapshot, drift_tol: float | None = None)
         f"largest move: relative drift {drift[worst]:.3g} at step {worst}; final weights "
         f"{_vec(wb[-1])} → {_vec(w[-1])}; final cost {cb[-1]:.10g} → {c[-1]:.10g}."
     )
-    g0 = _gradient_at_start(stored, current, tau_g)
+    g0 = _gradient_at_start(stored, current, tau_g, lr_changed="lr" in config)
     if g0:
         lines.append(g0)
     errors = _error_lines(stored, current)
@@ -343,7 +343,9 @@ def _first_move_line(
     )
 
 
-def _gradient_at_start(stored: Snapshot, current: Snapshot, tau_g: float) -> str | None:
+def _gradient_at_start(
+    stored: Snapshot, current: Snapshot, tau_g: float, lr_changed: bool = False
+) -> str | None:
     """At ``w_0`` (identical in both runs) compare the handwritten gradients directly."""
     gb, g = (
         stored.arrays["grads"][0].astype(np.float64),
@@ -357,6 +359,8 @@ def _gradient_at_start(stored: Snapshot, current: Snapshot, tau_g: float) -> str
     scale = max(float(np.abs(gb).max()), np.finfo(float).tiny)
     bad = np.flatnonzero(np.abs(g - gb) > tau_g * scale)
     if not bad.size:
+        if lr_changed:
+            return "the handwritten gradient at w_0 is unchanged: the learning rate moved the trajectory."
         return (
             "the handwritten gradient at w_0 is unchanged, so the update (or the gradient away "
             "from w_0) changed."

@@ -135,7 +135,13 @@ def test_the_gradient_at_w0_is_compared_directly(snap64):
     )
     lr = baseline.compare(snap64, _snap(lr=0.02))
     assert set(lr.config_changes) == {"lr"}
-    assert "gradient at w_0 is unchanged" in lr.message
+    assert "gradient at w_0 is unchanged: the learning rate moved the trajectory" in lr.message
+    faster = copy.deepcopy(snap64)  # same configuration, another update rule: w - 1.5·lr·g
+    w, g = faster.arrays["weights"], faster.arrays["grads"]
+    w[1] = w[0] - 1.5 * 0.01 * g[0]
+    assert "unchanged, so the update (or the gradient away from w_0) changed" in (
+        baseline.compare(snap64, faster).message
+    )
 
 
 def test_a_cost_only_change_is_reported_as_such(snap64):

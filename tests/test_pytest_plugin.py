@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,7 +209,7 @@ def test_changing_the_learning_rate_fails_and_rerecording_replaces_the_old_basel
             "baselines/test_traj/test_traj/linear_regression-float64-*.npz was recorded with a "
             "different one: lr 0.01 → 0.02.",
             "E         first moved at step 1 of 80: w[[]0[]] 0.1317089566 → 0.2634179132 (Δ +0.132), w[[]1[]] *",
-            "E         the handwritten gradient at w_0 is unchanged, so the update*",
+            "E         the handwritten gradient at w_0 is unchanged: the learning rate moved the trajectory.",
             f"E           {RERECORD}",
         ]
     )
@@ -416,4 +418,18 @@ def test_a_bare_assert_on_a_failed_result_still_shows_the_diagnosis(pt):
             "*torch vs numpy (reference): gradient differs at 21 of 21 steps*",
             "*_ test_unrelated _*",
         ]
+    )
+
+
+def test_the_readme_shows_the_example_file_as_it_is():
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    heading = "## gdcheck in your test suite"
+    if heading not in readme:
+        pytest.skip("the README's 'gdcheck in your test suite' section is not in yet")
+    section = readme.split(heading, 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    example = (root / "tests" / "examples" / "test_gdcheck_in_pytest.py").read_text()
+    assert example in blocks, (
+        "README.md's example differs from tests/examples/test_gdcheck_in_pytest.py"
     )
