@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,9 +41,9 @@ from .witnesses import WitnessResult, central_differences, complex_step, directi
 RTOL_SAFETY = 16.0
 ATOL_SAFETY = 64.0
 WITNESS_DIRECTIONS = 2
-"""Random directions for finite differences by default: a few evaluations, not one per entry."""
+"""Random directions for central differences when the complex step cannot run."""
 COMPLEX_DIRECTIONS = 1
-"""Of those, the complex step takes this many (its complex arithmetic is the costlier)."""
+"""Random directions for the complex step, which central differences then follow."""
 FEW_ENTRIES = 16
 """With at most this many parameter entries, witnesses run per entry by default."""
 MAX_WITNESS_ENTRIES = 2_000
@@ -83,6 +84,7 @@ class PointCheck:
     diagnosis: Diagnosis | None
     autodiff: dict[str, NDArray] = field(default_factory=dict)
     atol: dict[str, float] = field(default_factory=dict)
+    floor_measured: bool = True
 
 
 @dataclass
@@ -107,6 +109,9 @@ class GradientCheck:
     points_checked: int
     notes: list[str]
     seconds: float
+    floor_measured: bool = True
+    """False when your gradient already agreed within ``rtol`` and the backends' spread, so the
+    rounding floor (which could only widen the tolerance) was not measured."""
 
     @property
     def max_abs_error(self) -> float:
@@ -193,13 +198,15 @@ def check_gradient(
     autodiff, skipped = _autodiff_backends(backends)
     rng = np.random.default_rng(seed)
     ctx = _Context(loss, layout, data64, autodiff, dtype, rtol, atol, _n_terms(data64))
+    pending = ctx.start_witnesses(tree, witnesses, rng) if witnesses != "none" else None
+    ctx.close_pool()
 
     yours_tree, structure = _call_grad(grad, layout, tree, data_user, ctx)
     point = ctx.compare(tree, yours_tree, structure, witness_rng=None)
     witnesses_run: list[WitnessCheck] = []
-    if witnesses != "none":
+    if pending is not None:
         arbiter = ctx.reference_name
-        witnesses_run = ctx.witness(tree, point, witnesses, rng)
+        witnesses_run = ctx.witness(point, pending.result())
         if ctx.reference_name != arbiter:  # the witnesses sided with another backend
             point = ctx.compare(tree, yours_tree, structure, witness_rng=None)
     checks = [point]
@@ -244,6 +251,7 @@ def check_gradient(
         tolerance=layout.unflatten(shown.tolerance),
         rtol=ctx.last_rtol,
         atol=dict(shown.atol),
+        floor_measured=shown.floor_measured,
         witnesses=witnesses_run,
         diagnosis=diagnosis,
         points_checked=len(checks),
@@ -405,12 +413,22 @@ class _Context:
         self.dtype, self.rtol_override, self.atol_override = dtype, rtol, atol
         self.n_terms = n_terms
         self.failures: dict[str, str] = {}
-        self.converted: dict[str, tuple] = {}
+        # Each backend's copy of the data, started at once in the background: JAX copies
+        # NumPy buffers (they are not 64-byte aligned), which overlaps with the other work.
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gdcheck")
+        self.converted: dict[str, Future[tuple]] = {
+            b.name: self._pool.submit(b.convert, data64) for b in autodiff
+        }
+        self.floor_measured = False
         self.notes: list[str] = []
         self.reference_name = ""
         self.last_rtol = 0.0
         self.last_atol: dict[str, float] = {}
         self.data_dims = [d for a in data64 if isinstance(a, np.ndarray) for d in a.shape]
+
+    def close_pool(self) -> None:
+        """No more background work: the pool's threads end when what was submitted is done."""
+        self._pool.shutdown(wait=False)
 
     # -- autodiff -------------------------------------------------------------------------
     def gradients(
@@ -424,9 +442,7 @@ class _Context:
                 continue
             try:
                 if data is None:
-                    if backend.name not in self.converted:
-                        self.converted[backend.name] = backend.convert(self.data64)
-                    native = self.converted[backend.name]
+                    native = self.converted[backend.name].result()
                 else:
                     native = backend.convert(data)
                 value, grads = backend.loss_and_grad(self.loss, tree64, self.layout.to_user, native)
@@ -535,23 +551,32 @@ class _Context:
             names = list(grads)
             self.reference_name = self.reference_name if self.reference_name in grads else names[0]
             ref = grads[self.reference_name]
-            floor = self.rounding_floor(tree, ref, np.random.default_rng(len(self.notes) + 7))
+            floor = None  # measured only when the tighter test without it does not settle it
         else:
             ref, floor = self.witness_reference(tree)
             names = []
-        # Backends that agree within the rounding floor widen it by their spread (another
-        # sample of rounding); one that does not is a disagreement for the witnesses to settle.
-        tol = self.tolerances(ref, floor, np.zeros_like(ref))
-        disagreeing = [n for n in names if np.any(np.abs(grads[n] - ref) > tol)]
-        spread = np.zeros_like(ref)
-        for other in names:
-            if other not in disagreeing:
-                spread = np.maximum(spread, np.abs(grads[other] - ref))
-        tol = self.tolerances(ref, floor, spread)
+        tol, disagreeing = self._judge(
+            grads, names, ref, np.zeros_like(ref) if floor is None else floor
+        )
+        settled = (
+            not disagreeing
+            and structure is None
+            and yours is not None
+            and all(yours[n].shape == tree[n].shape for n in self.layout.names)
+            and bool(np.all(np.abs(self.layout.flatten(yours) - ref) <= tol))
+        )
+        if floor is None and not settled:
+            floor = self.rounding_floor(tree, ref, np.random.default_rng(len(self.notes) + 7))
+            tol, disagreeing = self._judge(grads, names, ref, floor)
+        self.floor_measured = floor is not None
         note = f"autodiff backends disagree: {', '.join(disagreeing)} vs {self.reference_name}"
         if disagreeing and not any(n.startswith(note) for n in self.notes):
             self.notes.append(note + "; the witnesses arbitrate.")
-        extras = {"autodiff": grads, "atol": dict(self.last_atol)}
+        extras = {
+            "autodiff": grads,
+            "atol": dict(self.last_atol),
+            "floor_measured": self.floor_measured,
+        }
         if structure is None and yours is not None:
             structure = self._shapes(yours, tree, ref, tol)
         if structure is not None or yours is None:
@@ -562,6 +587,22 @@ class _Context:
         rel = float(err.max(initial=0.0)) / max(float(np.abs(ref).max(initial=0.0)), 1e-300)
         diagnosis = diagnose(self.layout, g, ref, tol, self.data_dims)
         return PointCheck(tree, g, ref, tol, err, rel, diagnosis, **extras)
+
+    def _judge(
+        self, grads: dict[str, NDArray], names: list[str], ref: NDArray, floor: NDArray
+    ) -> tuple[NDArray, list[str]]:
+        """Per-entry tolerance, and the backends that disagree with the reference beyond it.
+
+        Backends that agree widen the tolerance by their spread (another sample of rounding);
+        one that does not is a disagreement for the witnesses to settle.
+        """
+        tol = self.tolerances(ref, floor, np.zeros_like(ref))
+        disagreeing = [n for n in names if np.any(np.abs(grads[n] - ref) > tol)]
+        spread = np.zeros_like(ref)
+        for other in names:
+            if other not in disagreeing:
+                spread = np.maximum(spread, np.abs(grads[other] - ref))
+        return self.tolerances(ref, floor, spread), disagreeing
 
     def _shapes(
         self, yours: dict[str, NDArray], tree: dict[str, NDArray], ref: NDArray, tol: NDArray
@@ -593,29 +634,46 @@ class _Context:
         return None
 
     # -- witnesses ------------------------------------------------------------------------
-    def witness(
-        self, tree: dict[str, NDArray], point: PointCheck, mode: str, rng: np.random.Generator
-    ) -> list[WitnessCheck]:
+    def start_witnesses(
+        self, tree: dict[str, NDArray], mode: str, rng: np.random.Generator
+    ) -> Future[tuple[NDArray, list[WitnessResult]]]:
+        """Run the witnesses in the background: they need the loss and the data only."""
         if mode == "auto":
             mode = "entries" if self.layout.size <= FEW_ENTRIES else "directions"
         flat = self.layout.flatten(tree).astype(np.float64)
         dirs = directions(flat.size, mode, WITNESS_DIRECTIONS, rng)
+        return self._pool.submit(self._witness_estimates, flat, dirs, mode)
+
+    def _witness_estimates(
+        self, flat: NDArray, dirs: NDArray, mode: str
+    ) -> tuple[NDArray, list[WitnessResult]]:
         f = self.numpy_loss()
         try:
             f0 = np.asarray(f(flat))
         except Exception as exc:
             reason = f"the loss failed under numpy ({type(exc).__name__}: {exc})"
-            return [
-                WitnessCheck(WitnessResult(n, mode, skipped=reason))
+            return dirs, [
+                WitnessResult(n, mode, skipped=reason)
                 for n in ("complex step", "finite differences")
             ]
         f0_real = float(f0.real) if f0.size == 1 else None
-        # Along random directions the complex step takes the first one only: for large data
-        # its complex arithmetic costs several real evaluations.
+        # Along random directions the complex step takes one (for large data its complex
+        # arithmetic costs several real evaluations) and central differences follow it there,
+        # two evaluations with the complex step as truncation estimate; without the complex
+        # step they take WITNESS_DIRECTIONS directions with Richardson's estimate.
         cs_dirs = dirs[:COMPLEX_DIRECTIONS] if mode == "directions" else dirs
         cs = complex_step(f, flat, cs_dirs, mode)
-        exact = cs.derivatives if cs.ran and mode == "directions" else None
-        results = [cs, central_differences(f, flat, dirs, mode, f0_real, exact)]
+        if cs.ran and mode == "directions":
+            fd = central_differences(f, flat, cs_dirs, mode, f0_real, cs.derivatives)
+        else:
+            fd = central_differences(f, flat, dirs, mode, f0_real)
+        return dirs, [cs, fd]
+
+    def witness(
+        self, point: PointCheck, estimates: tuple[NDArray, list[WitnessResult]]
+    ) -> list[WitnessCheck]:
+        """Compare yours and each autodiff gradient with the witnesses' derivatives."""
+        dirs, results = estimates
         checks = []
         for w in results:
             check = WitnessCheck(w)

@@ -158,7 +158,7 @@ def test_witnesses_run_along_directions_for_many_parameters():
     res = gdcheck.check_gradient(L.logistic_loss, L.logistic_grad, p, Xr, np.ones(50))
     assert res.passed
     assert {w.witness.mode for w in res.witnesses} == {"directions"}
-    assert [len(w.witness.derivatives) for w in res.witnesses] == [1, 2]  # complex step, FD
+    assert [len(w.witness.derivatives) for w in res.witnesses] == [1, 1]  # complex step, FD
     res = gdcheck.check_gradient(
         L.logistic_loss, L.logistic_grad, p, Xr, np.ones(50), witnesses="entries"
     )
