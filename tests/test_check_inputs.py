@@ -250,3 +250,28 @@ def test_cli_check_bad_files_exit_2(tmp_path, capsys, source, fragment):
     assert main(["check", str(f)]) == 2
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err
+
+
+def test_float32_cancellation_is_reported_as_precision_not_a_bug():
+    """tanh saturates: 1 − tanh² in float32 loses digits. Right formula, rounding-level error."""
+    p = {
+        "W1": np.array([[3.32299952], [0.22578661], [-0.35263079]]),
+        "b1": np.array([-0.28128742]),
+        "W2": np.array([-0.00066805]),
+        "b2": np.array(-0.00105515),
+    }
+    X = np.array(
+        [
+            [2.04091912, -2.55566503, 0.41809885],
+            [-0.56776961, -0.45264929, -0.21559716],
+            [-2.01998613, -0.23193238, -0.86521308],
+        ]
+    )
+    t = np.array([-0.0003908, 0.00048195, -0.00023855])
+    res = gdcheck.check_gradient(L.mlp_loss, L.mlp_grad, p, X, t, dtype="float32")
+    assert res.passed, str(res)
+    assert res.diagnosis is not None and res.diagnosis.kind == "precision"
+    assert "W1[0, 0]" in res.diagnosis.message and "rounding" in res.diagnosis.message
+    # with the user's own tolerance the same difference fails, still explained as precision
+    strict = gdcheck.check_gradient(L.mlp_loss, L.mlp_grad, p, X, t, dtype="float32", rtol=1e-7)
+    assert not strict.passed and strict.diagnosis.kind == "precision"
