@@ -13,14 +13,16 @@ The engine talks to backends only through the :class:`~gdcheck._types.Backend` p
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import backends as backend_registry
 from ._types import Backend, Model, NDArray, Tolerance, Trajectory
+from .backends._common import steps_reported_to
 from .errors import InputTypeError
 from .metrics import gradient_errors, weight_drift
 from .result import BackendRun, CrossCheckConfig, CrossCheckResult, Finding
@@ -28,7 +30,20 @@ from .tolerance import drift_tolerance, gradient_tolerance, resolve_override
 from .validation import check_backend_names, check_dtype, check_lr, check_steps
 
 Progress = Callable[[str, str], None]
-"""``progress(stage, backend)`` is called before each stage; the CLI draws a bar from it."""
+"""``progress(stage, backend)`` is called before each stage; the CLI draws a bar from it.
+
+A callable that also has ``advance(done, total)`` is told, as a stage runs, how many of its
+``total`` steps are done: every step where the backend loops in Python (NumPy, PyTorch), per
+batch or once per stage where the work is one compiled call (JAX's ``lax.scan``).
+"""
+
+
+@contextlib.contextmanager
+def _stage(progress: Progress, stage: str, backend: str, total: int) -> Iterator[None]:
+    progress(stage, backend)
+    advance = getattr(progress, "advance", None)
+    with steps_reported_to(None if advance is None else lambda done: advance(done, total)):
+        yield
 
 
 @dataclass(frozen=True)
@@ -83,8 +98,8 @@ def crosscheck(
 
     started = time.perf_counter()
     w0 = model.init_params(Xb)
-    report("reference trajectory", reference_backend.name)
-    reference = reference_backend.trajectory(model, Xb, yb, w0, lr, steps)
+    with _stage(report, "reference trajectory", reference_backend.name, steps + 1):
+        reference = reference_backend.trajectory(model, Xb, yb, w0, lr, steps)
     valid = steps + 1 if reference.diverged_at is None else reference.diverged_at
     scale = (
         np.stack(
@@ -157,11 +172,11 @@ def _run_backend(
         shadow_losses, shadow_grads, shadow_seconds = reference.losses, reference.grads, 0.0
         trajectory = reference
     else:
-        report("shadow check", backend.name)
-        shadow = backend.shadow(model, X, y, reference.weights[:valid])
+        with _stage(report, "shadow check", backend.name, valid):
+            shadow = backend.shadow(model, X, y, reference.weights[:valid])
         shadow_losses, shadow_grads, shadow_seconds = shadow.losses, shadow.grads, shadow.seconds
-        report("independent trajectory", backend.name)
-        trajectory = backend.trajectory(model, X, y, w0, lr, steps)
+        with _stage(report, "independent trajectory", backend.name, steps + 1):
+            trajectory = backend.trajectory(model, X, y, w0, lr, steps)
     assert reference.grads is not None
     errors = gradient_errors(shadow_grads[:valid], reference.grads[:valid], scale)
     drift = weight_drift(trajectory.weights, reference.weights)

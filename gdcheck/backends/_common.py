@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 
 import numpy as np
 
 from .._types import NDArray
+
+_STEPS: ContextVar[Callable[[int], None] | None] = ContextVar("gdcheck_steps", default=None)
+
+
+@contextlib.contextmanager
+def steps_reported_to(callback: Callable[[int], None] | None) -> Iterator[None]:
+    """Within the block, :func:`report_steps` calls ``callback(done)`` (the engine's progress)."""
+    token = _STEPS.set(callback)
+    try:
+        yield
+    finally:
+        _STEPS.reset(token)
+
+
+def report_steps(done: int) -> None:
+    """Tell the running stage's progress how many of its steps are done (no-op without one)."""
+    callback = _STEPS.get()
+    if callback is not None:
+        callback(done)
 
 
 def installed(module: str) -> bool:

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from .._types import BackendInfo, DTypeName, Model, NDArray, Shadow, Trajectory
-from ._common import first_nonfinite
+from ._common import first_nonfinite, report_steps
 
 
 class NumpyBackend:
@@ -42,6 +42,7 @@ class NumpyBackend:
                 w = w.reshape(-1, 1)
                 losses[k] = model.cost(w, X, y)
                 grads[k] = model.gradient(w, X, y).ravel()
+                report_steps(k + 1)
         return Shadow(losses, grads, time.perf_counter() - t0)
 
     def trajectory(
@@ -64,6 +65,7 @@ class NumpyBackend:
                 losses[k] = model.cost(w, X, y)
                 g = model.gradient(w, X, y)
                 grads[k] = g.ravel()
+                report_steps(k + 1)
                 if not (np.isfinite(losses[k]) and np.isfinite(g).all()):
                     break
                 if k < steps:

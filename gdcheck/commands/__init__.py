@@ -2,5 +2,5 @@
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
 
-COMMANDS: tuple[str, ...] = ("demo", "run", "check", "report")
+COMMANDS: tuple[str, ...] = ("demo", "run", "check", "report", "explain")
 """Module names under :mod:`gdcheck.commands`, in the order ``gdcheck --help`` lists them."""

@@ -32,28 +32,28 @@ def add_run_options(p: argparse.ArgumentParser, *, lr: float, steps: int, out: s
 
 def crosscheck_and_report(args: argparse.Namespace, X: Any, y: Any, *, print_costs: bool) -> int:
     """Run the cross-check, print costs, tables and verdict, save the report; return the exit code."""
-    from .. import crosscheck, models
+    from .. import crosscheck, models, terminal
     from ..report.files import save_report
-    from ..report.text import render_text
 
-    result = crosscheck(
-        models.linear_regression(),
-        X,
-        y,
-        lr=args.lr,
-        steps=args.steps,
-        backends=args.backends,
-        dtype=args.dtype,
-    )
+    with terminal.progress_bar(args.quiet) as progress:  # drawn only on a terminal, after ~1 s
+        result = crosscheck(
+            models.linear_regression(),
+            X,
+            y,
+            lr=args.lr,
+            steps=args.steps,
+            backends=args.backends,
+            dtype=args.dtype,
+            progress=progress,
+        )
     report = result.to_dict()
     if args.quiet:
         print(report["verdict"]["text"])
     else:
         if print_costs:
-            for k, cost in result.cost_checkpoints(2000):
-                print(f"Cost at iteration {k} is {cost}")
-            print()
-        print(render_text(report))
+            costs = result.cost_checkpoints(2000)
+            terminal.print_lines([f"Cost at iteration {k} is {cost}" for k, cost in costs] + [""])
+        terminal.print_report(report)  # rich tables; plain text without rich
     if not args.no_save:
         written = save_report(report, Path(args.out), screenshot=args.screenshot)
         print(f"\nReport: {', '.join(str(p) for p in written.values())}")
