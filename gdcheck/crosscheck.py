@@ -23,8 +23,10 @@ import numpy as np
 from . import backends as backend_registry
 from ._types import Backend, Model, NDArray, Tolerance, Trajectory
 from .backends._common import steps_reported_to
+from .diagnosis import Diagnosis, diagnose
 from .errors import InputTypeError
 from .metrics import gradient_errors, weight_drift
+from .params import ParamLayout
 from .result import BackendRun, CrossCheckConfig, CrossCheckResult, Finding
 from .tolerance import drift_tolerance, gradient_tolerance, resolve_override
 from .validation import check_backend_names, check_dtype, check_lr, check_steps
@@ -148,7 +150,7 @@ def crosscheck(
         notes=notes,
         seconds=time.perf_counter() - started,
     )
-    result.findings.extend(_findings(result))
+    result.findings.extend(_findings(result, model, Xb, yb))
     return result
 
 
@@ -224,7 +226,7 @@ def _bounds(
     return _Bounds(grad, drift)
 
 
-def _findings(result: CrossCheckResult) -> list[Finding]:
+def _findings(result: CrossCheckResult, model: Model, X: NDArray, y: NDArray) -> list[Finding]:
     """Every disagreement, divergence and precision-explained difference, in words."""
     found: list[Finding] = []
     ref = result.reference
@@ -245,6 +247,7 @@ def _findings(result: CrossCheckResult) -> list[Finding]:
         if bad.size:
             k = int(bad[0])
             entry = int(run.errors.worst_entry[k])
+            diagnosis = _diagnose(run, ref, bad, model, X, y)
             found.append(
                 Finding(
                     "gradient",
@@ -252,9 +255,11 @@ def _findings(result: CrossCheckResult) -> list[Finding]:
                     k,
                     (entry,),
                     f"{pair}: gradient differs at {bad.size} of {rel.size} steps, first at step {k}, "
-                    f"entry w[{entry}]: {run.shadow_grads[k][entry]:.10g} vs "
-                    f"{ref.grads[k][entry]:.10g} (scaled error {rel[k]:.3g} > tolerance "
-                    f"{run.tolerance_precision.grad:.3g}).",
+                    f"entry w[{entry}]: handwritten {ref.grads[k][entry]:.10g} vs {name} "
+                    f"{run.shadow_grads[k][entry]:.10g} (scaled error {rel[k]:.3g} > tolerance "
+                    f"{run.tolerance_precision.grad:.3g})."
+                    + (f" Looks like {diagnosis.kind}: {diagnosis.message}" if diagnosis else ""),
+                    diagnosis=diagnosis,
                 )
             )
         elif (rel > run.tolerance.grad).any():
@@ -302,3 +307,34 @@ def _findings(result: CrossCheckResult) -> list[Finding]:
                 )
             )
     return found
+
+
+def _diagnose(
+    run: BackendRun, ref: Trajectory, bad: NDArray, model: Model, X: NDArray, y: NDArray
+) -> Diagnosis | None:
+    """What the handwritten gradient's mistake looks like, at up to three failing steps.
+
+    Per entry the tolerance is the run's scaled tolerance times ``max(‖r‖∞, ‖S‖∞)`` at that
+    step (as in the shadow check); the diagnosis at the first failing step leads, and the
+    others say how many agree.
+    """
+    assert ref.grads is not None
+    p = ref.grads.shape[1]
+    layout = ParamLayout(("w",), ((p,),), is_dict=True)
+    picks = sorted({int(bad[0]), int(bad[len(bad) // 2]), int(bad[-1])})
+    found: list[Diagnosis] = []
+    for k in picks:
+        r = run.shadow_grads[k].astype(np.float64)
+        g = ref.grads[k].astype(np.float64)
+        scale = model.term_scale(ref.weights[k].reshape(-1, 1), X, y).ravel()
+        floor = max(float(np.abs(r).max()), float(np.abs(scale).max()))
+        tol = np.full(p, run.tolerance_precision.grad * floor)
+        d = diagnose(layout, g, r, tol, data_dims=[X.shape[1]])
+        if d is not None:
+            found.append(d)
+    if not found:
+        return None
+    lead = found[0]
+    lead.points_checked = len(picks)
+    lead.points_agreeing = sum(1 for d in found if lead.same_as(d))
+    return lead

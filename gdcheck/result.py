@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._types import BackendInfo, NDArray, Tolerance, Trajectory
+from .diagnosis import Diagnosis
 from .metrics import GradientErrors
 
 
@@ -37,6 +38,8 @@ class Finding:
     entries: tuple[int, ...]
     message: str
     fatal: bool = True
+    diagnosis: Diagnosis | None = None
+    """For a gradient finding: what the handwritten gradient's mistake looks like."""
 
 
 @dataclass
@@ -83,6 +86,11 @@ class CrossCheckResult:
     def passed(self) -> bool:
         """True when every backend agrees with the reference and nothing diverged."""
         return not any(f.fatal for f in self.findings)
+
+    @property
+    def diagnosis(self) -> Diagnosis | None:
+        """The diagnosis of the first gradient disagreement (``.kind``, ``.factor``, …), or None."""
+        return next((f.diagnosis for f in self.findings if f.diagnosis is not None), None)
 
     @property
     def final_weights(self) -> dict[str, NDArray]:

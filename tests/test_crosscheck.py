@@ -18,6 +18,22 @@ class MissingTwo(LinearRegression):
         return super().gradient(w, X, y) / 2
 
 
+class NoIntercept(LinearRegression):
+    """Forgets the intercept's gradient entry."""
+
+    def gradient(self, w, X, y):
+        g = super().gradient(w, X, y)
+        g[0] = 0.0
+        return g
+
+
+class SignFlipped(LinearRegression):
+    """(y − ŷ) instead of (ŷ − y)."""
+
+    def gradient(self, w, X, y):
+        return -super().gradient(w, X, y)
+
+
 class SignedUpdate(LinearRegression):
     """A right gradient with a wrong update: w + lr·g."""
 
@@ -152,3 +168,25 @@ def test_summary_names_backends_and_verdict(tutorial64):
         "2/λmax",
     ):
         assert word in text
+
+
+@pytest.mark.parametrize(
+    ("model", "kind", "detail"),
+    [
+        (MissingTwo(), "scaled", 0.5),
+        (NoIntercept(), "wrong_entries", {"w": [(0,)]}),
+        (SignFlipped(), "sign_flipped", None),
+    ],
+    ids=["missing_two", "no_intercept", "sign"],
+)
+def test_gradient_findings_carry_a_diagnosis(model, kind, detail):
+    run = gdcheck.crosscheck(model, X, Y, steps=40, backends=("numpy", "torch"))
+    assert run.diagnosis is not None and run.diagnosis.kind == kind
+    if kind == "scaled":
+        assert run.diagnosis.factor == pytest.approx(detail)
+    if kind == "wrong_entries":
+        assert run.diagnosis.entries == detail
+    finding = next(f for f in run.findings if f.kind == "gradient")
+    assert f"Looks like {kind}" in finding.message
+    report = run.to_dict()
+    assert report["verdict"]["findings"][0]["diagnosis"]["kind"] == kind
