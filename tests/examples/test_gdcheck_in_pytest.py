@@ -43,9 +43,8 @@ def test_a_missing_two_is_named(data):
 @pytest.mark.gdcheck(backends=("numpy", "torch"), steps=200)
 def test_training_agrees_with_autodiff(gd_crosscheck):
     X, y = gdcheck.data.tutorial(seed=0)
-    run = gd_crosscheck(
-        gdcheck.models.linear_regression(), X, y, lr=0.01
-    )  # fails with the findings
+    # Fails with the findings (step, entries, backend pair) if any backend disagrees.
+    run = gd_crosscheck(gdcheck.models.linear_regression(), X, y, lr=0.01)
     assert run.config.steps == 200
 
 
