@@ -5,17 +5,32 @@
 >>> run = gdcheck.crosscheck(gdcheck.models.linear_regression(), X, y, steps=100, backends=("numpy",))
 >>> run.passed
 True
+
+The public names load on first use (PEP 562), so importing a submodule — the pytest plugin's
+hooks, the command line — costs no NumPy until something needs it.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from . import data, models
-from ._types import Tolerance
-from .check import GradientCheck, assert_gradient, check_gradient
-from .crosscheck import crosscheck
-from .errors import BackendUnavailable, GdcheckError, GradientMismatch, InputError
-from .namespace import namespace
-from .result import CrossCheckResult
+_EXPORTS: dict[str, str] = {
+    "BackendUnavailable": "errors",
+    "CrossCheckResult": "result",
+    "GdcheckError": "errors",
+    "GradientCheck": "check",
+    "GradientMismatch": "errors",
+    "InputError": "errors",
+    "Tolerance": "_types",
+    "assert_gradient": "check",
+    "check_gradient": "check",
+    "crosscheck": "engine",
+    "namespace": "array_api",
+}
+_SUBMODULES = ("data", "models")
 
 __all__ = [
     "BackendUnavailable",
@@ -33,3 +48,28 @@ __all__ = [
     "models",
     "namespace",
 ]
+assert set(__all__) == {"__version__", *_EXPORTS, *_SUBMODULES}
+
+if TYPE_CHECKING:
+    from . import data, models
+    from ._types import Tolerance
+    from .array_api import namespace
+    from .check import GradientCheck, assert_gradient, check_gradient
+    from .engine import crosscheck
+    from .errors import BackendUnavailable, GdcheckError, GradientMismatch, InputError
+    from .result import CrossCheckResult
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module 'gdcheck' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

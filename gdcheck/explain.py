@@ -635,7 +635,7 @@ def _lr_section(
     progress: Callable[[str, str], None] | None,
     facts: dict[str, Any],
 ) -> Section:
-    from .crosscheck import crosscheck
+    from .engine import crosscheck
 
     m = Xb.shape[1]
     H = model.hessian(Xb)
@@ -749,7 +749,7 @@ def _autodiff_divergence(
     progress: Callable[[str, str], None] | None,
 ) -> str:
     """Run the autodiff backends' own gradient descent at ``lr`` past the divergence step."""
-    from .crosscheck import crosscheck
+    from .engine import crosscheck
 
     others = sorted(installed - {"numpy"})
     step = run["observed"]["diverged_at"]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ._types import Array, NDArray
-from .namespace import namespace
+from .array_api import namespace
 from .validation import check_tutorial_data
 
 __all__ = ["LinearRegression", "linear_regression"]

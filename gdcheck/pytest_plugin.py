@@ -1,6 +1,6 @@
 """What the pytest plugin's fixtures do: cross-check in a test, and guard trajectories with baselines.
 
-The plugin itself (options, marker, fixtures, report hooks) is :mod:`gdcheck_pytest`, the
+The plugin itself (options, marker, fixtures, report hooks) is :mod:`gdcheck._pytest_hooks`, the
 ``pytest11`` entry point; it imports this module only when a test asks for a gdcheck fixture,
 so a test session that does not use gdcheck never imports NumPy, JAX or PyTorch.
 
@@ -38,7 +38,7 @@ from .baseline import (
     same_recording,
     snapshot,
 )
-from .crosscheck import crosscheck
+from .engine import crosscheck
 from .errors import GdcheckError
 from .result import CrossCheckResult
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..namespace import namespace
+from ..array_api import namespace
 
 
 # -- the tutorial's linear regression: X (n+1, m) with the ones row, y (1, m), w (n+1, 1) ------

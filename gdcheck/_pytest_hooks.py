@@ -1,9 +1,9 @@
 """gdcheck's pytest plugin: options, the ``gdcheck`` marker, fixtures, and failure rendering.
 
 Registered through the ``pytest11`` entry point ``gdcheck``, so installing gdcheck is enough;
-``-p no:gdcheck`` turns it off. It lives outside the ``gdcheck`` package on purpose: importing
-anything under ``gdcheck`` runs ``gdcheck/__init__.py``, which imports NumPy (~0.15 s). This
-module imports only the standard library and pytest; the fixtures import
+``-p no:gdcheck`` turns it off. ``gdcheck/__init__.py`` loads its names lazily, so importing
+this module runs no NumPy (~0.15 s). It imports only the standard library and pytest; the
+fixtures import
 :mod:`gdcheck.pytest_plugin` (and through it NumPy, and JAX or PyTorch when a test asks for
 them) the first time a test uses one, so a session that does not use gdcheck pays nothing.
 
@@ -27,7 +27,7 @@ import pytest
 
 _CALL_PASSED = pytest.StashKey[bool]()
 _PROPERTY = "gdcheck_baseline"  # == gdcheck.pytest_plugin.PROPERTY
-_HERE = Path(__file__).resolve().parent
+_HERE = Path(__file__).resolve().parent  # the gdcheck package: its frames are hidden
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
