@@ -142,6 +142,13 @@ class GradientCheck:
 
         return render_check(self)
 
+    def __repr__(self) -> str:
+        kind = self.diagnosis.kind if self.diagnosis else None
+        return (
+            f"GradientCheck(passed={self.passed}, dtype={self.dtype!r}, "
+            f"max_rel_error={self.max_rel_error:.3g}, diagnosis={kind!r})"
+        )
+
 
 def check_gradient(
     loss: Callable[..., Any],

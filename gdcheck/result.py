@@ -158,3 +158,11 @@ class CrossCheckResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"CrossCheckResult(passed={self.passed}, model={c.model!r}, lr={c.lr:g}, "
+            f"steps={c.steps}, dtype={c.dtype!r}, backends={c.backends}, "
+            f"findings={len(self.findings)})"
+        )

@@ -1,6 +1,6 @@
 """The committed reports/tutorial/ is what the current code produces.
 
-Regenerate with ``gdcheck demo --out reports/tutorial`` (see README). Two checks:
+Regenerate with ``gdcheck demo --out reports/tutorial --screenshot`` (see README). Two checks:
 every derived file re-renders byte for byte from the committed report.json, and a fresh run
 of the tutorial reproduces the committed numbers (to 1e-9: BLAS kernels differ across CPUs
 in the last bits, which is exactly what gdcheck measures, not what this test is about).
@@ -17,7 +17,7 @@ from gdcheck.report import SCHEMA_VERSION, load_report
 from gdcheck.report.files import render_files
 
 COMMITTED = Path(__file__).resolve().parents[1] / "reports" / "tutorial"
-REGENERATE = "regenerate with: gdcheck demo --out reports/tutorial"
+REGENERATE = "regenerate with: gdcheck demo --out reports/tutorial --screenshot"
 
 
 def test_committed_report_has_the_current_schema():

@@ -37,7 +37,8 @@ def nums(a: Any, digits: int | None = None) -> list[float | None]:
 
 
 def _buckets(n: int) -> int:
-    return max(1, math.ceil(n / MAX_POINTS))
+    """Steps per bucket: 10,001 points (steps 0 … 10,000) give 1,001 buckets of 10."""
+    return max(1, math.ceil((n - 1) / MAX_POINTS))
 
 
 def _bucket_max(values: np.ndarray, stride: int) -> np.ndarray:
