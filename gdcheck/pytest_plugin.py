@@ -247,17 +247,15 @@ class BaselineFixture(CrossCheckFixture):
                 f"    {s.rerecord}"
             )
         npz = path.with_suffix(".npz")
-        if s.ci:
-            raise BaselineMismatch(
-                f"no trajectory baseline for {where}: expected {_show(npz)}.\n"
-                "  Not recorded: CI is set, and baselines are never created in CI. Record it "
-                f"locally and commit the .npz and .json:\n    {s.rerecord}"
-            )
-        self._record(s.baseline_dir, stem, current, path)
+        # Updating is explicit: a missing baseline is never created as a side effect.
         raise BaselineMismatch(
-            f"no trajectory baseline for {where}; recorded one now at {_show(npz)} (CI is not set).\n"
-            "  Review and commit it with its .json; the next run compares against it. To record "
-            f"explicitly:\n    {s.rerecord}"
+            f"no trajectory baseline for {where}: expected {_show(npz)}.\n"
+            + (
+                "  Not recorded: CI is set, and baselines are never created in CI. "
+                if s.ci
+                else "  Not recorded: baselines are written only when asked. "
+            )
+            + f"Record it and commit the .npz and .json:\n    {s.rerecord}"
         )
 
     def _record(self, directory: Path, stem: str, snap: Snapshot, path: Path) -> None:

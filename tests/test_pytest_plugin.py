@@ -256,15 +256,17 @@ def test_a_missing_baseline_fails_with_the_command_and_is_never_created_in_ci(pt
         ]
     )
     assert _baselines(pt) == []
-    monkeypatch.setenv("CI", "false")  # off: locally it is recorded, and the test still fails once
+    monkeypatch.setenv("CI", "false")  # locally too, updating is explicit: nothing is written
     local = pt.runpytest()
     local.assert_outcomes(failed=1)
     local.stdout.fnmatch_lines(
         [
-            "E   *no trajectory baseline for *; recorded one now at baselines/*.npz (CI is not set).",
-            "gdcheck: 1 recorded",
+            "E         Not recorded: baselines are written only when asked. *",
+            f"E           {RERECORD}",
         ]
     )
+    assert _baselines(pt) == []
+    pt.runpytest("--gdcheck-update-baselines").assert_outcomes(passed=1)
     assert len(_baselines(pt)) == 2
     pt.runpytest().assert_outcomes(passed=1)
 
