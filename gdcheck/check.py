@@ -21,6 +21,7 @@ any single entry at a generic point fails.
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +36,7 @@ from ._types import NDArray
 from .diagnosis import Diagnosis, diagnose
 from .errors import GradientMismatch, InputError, InputTypeError
 from .params import ParamLayout, parse_params
-from .validation import check_dtype
+from .validation import check_dtype, check_finite
 from .witnesses import WitnessResult, central_differences, complex_step, directions
 
 RTOL_SAFETY = 16.0
@@ -46,11 +47,18 @@ COMPLEX_DIRECTIONS = 1
 """Random directions for the complex step, which central differences then follow."""
 FEW_ENTRIES = 16
 """With at most this many parameter entries, witnesses run per entry by default."""
+FLOOR_SAMPLES = 2
+"""Perturbations that measure the rounding floor (per entry, the larger is kept)."""
+FLOOR_SHARE = 0.01
+"""An entry's floor is at least this share of its parameter's largest: a lucky small sample
+cannot make the tolerance of one entry absurdly tight."""
 MAX_WITNESS_ENTRIES = 2_000
 """Without autodiff, witnesses per entry are the reference up to this many entries."""
 SMALL_DATA = 2_000_000
 """Data with at most this many elements is also perturbed when measuring the rounding floor."""
 EXTRA_POINTS = 2
+RESOLVE = 100.0
+"""An entry resolves a 1 % error where ``|r_i| ≥ RESOLVE·tol_i``."""
 NAMESPACE_HINT = (
     "write the loss against the array-API namespace: xp = gdcheck.namespace(params), then "
     "xp.sum, xp.exp, … instead of np.sum, np.exp, … so that it runs under every backend"
@@ -122,10 +130,12 @@ class GradientCheck:
     @property
     def max_rel_error(self) -> float:
         r"""Norm-relative error with a floor: :math:`\max_p \|g_p - r_p\|_\infty / \max(\|r_p\|_\infty, \tau_a^{(p)})`."""
-        if not self.abs_error:
-            return float("inf")
+        if not self.abs_error or self.yours is None:
+            return float("inf")  # nothing comparable came back (None, a wrong shape, …)
         worst = 0.0
         for name, err in self.abs_error.items():
+            if not np.isfinite(err).all():
+                return float("inf")
             floor = max(
                 float(np.abs(self.reference[name]).max(initial=0.0)), self.atol[name], 1e-300
             )
@@ -199,8 +209,13 @@ def check_gradient(
     if witnesses not in ("auto", "directions", "entries", "none"):
         raise InputError(f"witnesses={witnesses!r}; use 'auto', 'directions', 'entries' or 'none'.")
     dtype = check_dtype(dtype) if dtype is not None else _infer_dtype(params)
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        _check_tolerance_value(name, value)
     layout, tree = parse_params(params, dtype)
     data_user = tuple(_cast_data(d, dtype) for d in data)
+    for i, d in enumerate(data_user):
+        if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating):
+            check_finite(d, f"data[{i}]")
     data64 = tuple(_cast_data(d, "float64") for d in data_user)
     autodiff, skipped = _autodiff_backends(backends)
     rng = np.random.default_rng(seed)
@@ -217,10 +232,8 @@ def check_gradient(
         if ctx.reference_name != arbiter:  # the witnesses sided with another backend
             point = ctx.compare(tree, yours_tree, structure, witness_rng=None)
     checks = [point]
-    undecidable = point.diagnosis is None and bool(
-        np.all(np.abs(point.reference) <= 10 * point.tolerance)
-    )
-    if point.diagnosis is not None or undecidable:
+    why_further = None if point.diagnosis is not None else _cannot_tell(point, tree)
+    if point.diagnosis is not None or why_further:
         for extra in _extra_points(tree, rng, EXTRA_POINTS):
             ytree, struct = _call_grad(
                 grad, layout, {k: v.astype(dtype) for k, v in extra.items()}, data_user, ctx
@@ -242,11 +255,8 @@ def check_gradient(
                 f"({w.yours_error:.3g}× its tolerance): is the loss smooth here? The verdict "
                 "follows autodiff; witnesses arbitrate only between disagreeing backends."
             )
-    if undecidable:
-        notes.append(
-            "the gradient is at the rounding floor at the given point (an optimum?), where a "
-            f"wrong formula can look right; {len(checks) - 1} random nearby point(s) were checked too."
-        )
+    if why_further:
+        notes.append(f"{why_further}; {len(checks) - 1} random nearby point(s) were checked too.")
     shown = next((c for c in checks if c.diagnosis is not None), point)
     if shown is not point:
         notes.append("the table shows the first random point where the mismatch is visible.")
@@ -290,7 +300,23 @@ def assert_gradient(
 def _infer_dtype(params: Any) -> str:
     leaves = params.values() if isinstance(params, Mapping) else [params]
     dtypes = {str(getattr(leaf, "dtype", "float64")).replace("torch.", "") for leaf in leaves}
+    if dtypes & {"float16", "bfloat16"}:
+        raise InputError(
+            f"params are {', '.join(sorted(dtypes & {'float16', 'bfloat16'}))}; gdcheck checks "
+            "float32 and float64 gradients: cast them, or pass dtype='float32'."
+        )
     return "float32" if dtypes == {"float32"} else "float64"
+
+
+def _check_tolerance_value(name: str, value: Any) -> None:
+    values = value.values() if isinstance(value, Mapping) else [value]
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+            raise InputTypeError(f"{name} must be a number or {{dtype: number}}, got {v!r}.")
+        if not math.isfinite(float(v)) or float(v) < 0:
+            raise InputError(f"{name} must be a finite number >= 0, got {v}.")
 
 
 def _cast_data(value: Any, dtype: str) -> Any:
@@ -315,6 +341,11 @@ def _autodiff_backends(requested: Sequence[str] | str | None) -> tuple[list[Any]
         requested = [b.strip() for b in requested.split(",") if b.strip()]
     if requested is not None:
         requested = [n for n in requested if n != "numpy"]
+        if not requested:
+            raise InputError(
+                "backends selects no autodiff backend: numpy runs your own gradient; choose "
+                "jax and/or torch to compare it with."
+            )
         for n in requested:
             if n not in names:
                 raise InputError(f"unknown autodiff backend {n!r}; choose from {', '.join(names)}.")
@@ -338,10 +369,22 @@ def _call_grad(
 ) -> tuple[dict[str, NDArray] | None, Diagnosis | None]:
     """Run your grad and check the structure of what it returns."""
     try:
-        out = grad(layout.to_user({k: v.copy() for k, v in tree.items()}), *data)
+        out = grad(layout.to_user({k: v.copy() for k, v in tree.items()}), *_read_only(data))
     except Exception as exc:
         raise InputError(f"your grad raised {type(exc).__name__}: {exc}") from exc
     return _structure(out, layout, tree)
+
+
+def _read_only(data: tuple) -> tuple:
+    """Views of the data that cannot be written: the backends and the witness thread share
+    these buffers, so a grad that modified its data in place would corrupt the check."""
+    views = []
+    for a in data:
+        if isinstance(a, np.ndarray):
+            a = a.view()
+            a.flags.writeable = False
+        views.append(a)
+    return tuple(views)
 
 
 def _as_array(value: Any) -> NDArray | None:
@@ -351,7 +394,9 @@ def _as_array(value: Any) -> NDArray | None:
         arr = np.asarray(value)
     except Exception:
         return None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+    if arr.dtype == object or np.iscomplexobj(arr):
+        return None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         return None
     return arr.astype(np.float64)
 
@@ -428,6 +473,8 @@ class _Context:
         self.failures: dict[str, str] = {}
         # Each backend's copy of the data, started at once in the background: JAX copies
         # NumPy buffers (they are not 64-byte aligned), which overlaps with the other work.
+        for backend in autodiff:  # import here, not half-way on a background thread
+            importlib.import_module(backend.name)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gdcheck")
         self.converted: dict[str, Future[tuple]] = {
             b.name: self._pool.submit(b.convert, data64) for b in autodiff
@@ -463,9 +510,15 @@ class _Context:
                 first_line = (
                     str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else ""
                 )
+                hint = NAMESPACE_HINT
+                if backend.name == "torch" and "dtype" in first_line:
+                    hint = (
+                        "torch does not mix integer and floating tensors in one operation; "
+                        "pass floating data (e.g. X.astype(float))"
+                    )
                 self.failures[backend.name] = (
                     f"the loss failed under {backend.name}: {type(exc).__name__}: {first_line}. "
-                    f"Hint: {NAMESPACE_HINT}"
+                    f"Hint: {hint}"
                 )
                 continue
             if np.asarray(value).size != 1:
@@ -473,12 +526,21 @@ class _Context:
                     f"the loss returned an array of shape {np.asarray(value).shape} under "
                     f"{backend.name}; it must return a scalar (reduce with xp.sum or xp.mean)."
                 )
+            if not np.isfinite(np.asarray(value, dtype=np.float64)).all():
+                raise InputError(
+                    f"the loss is {float(np.asarray(value))} at these params (under "
+                    f"{backend.name}); gradients are checked where the loss is finite: check "
+                    "the loss at this point or choose another."
+                )
             out[backend.name] = self.layout.flatten(grads)
         return out
 
     def witness_reference(self, tree: dict[str, NDArray]) -> tuple[NDArray, NDArray]:
         """Without a working autodiff backend: the complex step (or central differences) per entry."""
-        reasons = "; ".join(self.failures.values()) or "no autodiff backend is installed"
+        reasons = (
+            "; ".join(self.failures.values())
+            or "no autodiff backend is installed (pip install 'gdcheck[jax]' or 'gdcheck[torch]')"
+        )
         flat = self.layout.flatten(tree)
         if flat.size > MAX_WITNESS_ENTRIES:
             raise InputError(f"no autodiff backend could differentiate the loss: {reasons}")
@@ -503,8 +565,12 @@ class _Context:
         return witness.derivatives, witness.error_estimate
 
     def numpy_loss(self) -> Callable[[NDArray], Any]:
+        data = _read_only(self.data64)
+
         def f(flat: NDArray) -> Any:
-            value = self.loss(self.layout.to_user(self.layout.unflatten(flat)), *self.data64)
+            value = self.loss(self.layout.to_user(self.layout.unflatten(flat)), *data)
+            if value is None:
+                raise TypeError("the loss returned None")
             return (
                 np.asarray(value).reshape(()) if np.asarray(value).size == 1 else np.asarray(value)
             )
@@ -515,20 +581,30 @@ class _Context:
     def rounding_floor(
         self, tree: dict[str, NDArray], base: NDArray, rng: np.random.Generator
     ) -> NDArray:
-        """ν: the reference gradient's response to relative ε-perturbations (random signs)."""
+        """ν: the reference gradient's response to relative ε-perturbations (random signs).
+
+        Per entry, the larger of :data:`FLOOR_SAMPLES` perturbations: one sample can come out
+        small by chance, and each entry keeps its own floor (a large entry's rounding must
+        not hide a mistake in a small one, such as the intercept).
+        """
         eps = float(np.finfo(self.dtype).eps)
         flat = self.layout.flatten(tree)
-        bumped = self.layout.unflatten(flat * (1 + eps * rng.choice((-1.0, 1.0), flat.size)))
-        data = None  # the data as converted once; perturbed too when small
-        if sum(a.size for a in self.data64 if isinstance(a, np.ndarray)) <= SMALL_DATA:
-            data = tuple(
-                a * (1 + eps * rng.choice((-1.0, 1.0), a.shape))
-                if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)
-                else a
-                for a in self.data64
-            )
-        moved = self.gradients(bumped, data, only=self.reference_name).get(self.reference_name)
-        return np.zeros_like(base) if moved is None else np.abs(moved - base)
+        small = sum(a.size for a in self.data64 if isinstance(a, np.ndarray)) <= SMALL_DATA
+        floor = np.zeros_like(base)
+        for _ in range(FLOOR_SAMPLES):
+            bumped = self.layout.unflatten(flat * (1 + eps * rng.choice((-1.0, 1.0), flat.size)))
+            data = None  # the data as converted once; perturbed too when small
+            if small:
+                data = tuple(
+                    a * (1 + eps * rng.choice((-1.0, 1.0), a.shape))
+                    if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)
+                    else a
+                    for a in self.data64
+                )
+            moved = self.gradients(bumped, data, only=self.reference_name).get(self.reference_name)
+            if moved is not None:
+                floor = np.maximum(floor, np.abs(moved - base))
+        return floor
 
     def tolerances(self, reference: NDArray, floor: NDArray, spread: NDArray) -> NDArray:
         eps = float(np.finfo(self.dtype).eps)
@@ -544,10 +620,13 @@ class _Context:
             start += size
             if atol_fixed is None:
                 scale = float(np.abs(reference[sl]).max(initial=0.0))
-                atol = max(ATOL_SAFETY * float(noise[sl].max(initial=0.0)), eps * scale, 1e-300)
+                share = FLOOR_SHARE * float(noise[sl].max(initial=0.0))
+                atol = np.maximum(
+                    ATOL_SAFETY * np.maximum(noise[sl], share), max(eps * scale, 1e-300)
+                )
             else:
-                atol = atol_fixed
-            self.last_atol[name] = atol
+                atol = np.full(size, atol_fixed)
+            self.last_atol[name] = float(atol.max(initial=0.0))
             per_entry[sl] = atol
         return per_entry + self.last_rtol * np.abs(reference)
 
@@ -564,6 +643,13 @@ class _Context:
             names = list(grads)
             self.reference_name = self.reference_name if self.reference_name in grads else names[0]
             ref = grads[self.reference_name]
+            if not np.isfinite(ref).all():
+                bad = self.layout.label(int(np.flatnonzero(~np.isfinite(ref))[0]))
+                raise InputError(
+                    f"the {self.reference_name} autodiff gradient is NaN or Inf at these params "
+                    f"(first at {bad}): the loss or its derivative is not finite here; check the "
+                    "loss at this point or choose another."
+                )
             floor = None  # measured only when the tighter test without it does not settle it
         else:
             ref, floor = self.witness_reference(tree)
@@ -584,7 +670,7 @@ class _Context:
         self.floor_measured = floor is not None
         note = f"autodiff backends disagree: {', '.join(disagreeing)} vs {self.reference_name}"
         if disagreeing and not any(n.startswith(note) for n in self.notes):
-            self.notes.append(note + "; the witnesses arbitrate.")
+            self.notes.append(note + ".")
         extras = {
             "autodiff": grads,
             "atol": dict(self.last_atol),
@@ -669,17 +755,43 @@ class _Context:
                 WitnessResult(n, mode, skipped=reason)
                 for n in ("complex step", "finite differences")
             ]
-        f0_real = float(f0.real) if f0.size == 1 else None
+        if f0.size != 1:
+            reason = f"the loss returned shape {f0.shape} under numpy, not a scalar"
+            return dirs, [
+                WitnessResult(n, mode, skipped=reason)
+                for n in ("complex step", "finite differences")
+            ]
+        f0_real = float(f0.real)
         # Along random directions the complex step takes one (for large data its complex
         # arithmetic costs several real evaluations) and central differences follow it there,
         # two evaluations with the complex step as truncation estimate; without the complex
         # step they take WITNESS_DIRECTIONS directions with Richardson's estimate.
         cs_dirs = dirs[:COMPLEX_DIRECTIONS] if mode == "directions" else dirs
         cs = complex_step(f, flat, cs_dirs, mode)
-        if cs.ran and mode == "directions":
-            fd = central_differences(f, flat, cs_dirs, mode, f0_real, cs.derivatives)
-        else:
-            fd = central_differences(f, flat, dirs, mode, f0_real)
+        try:
+            if cs.ran and mode == "directions":
+                fd = central_differences(f, flat, cs_dirs, mode, f0_real, cs.derivatives)
+            else:
+                fd = central_differences(f, flat, dirs, mode, f0_real)
+        except Exception as exc:  # the loss fails a step away from the point
+            fd = WitnessResult(
+                "finite differences",
+                mode,
+                skipped=(
+                    f"the loss failed a small step away from the point ({type(exc).__name__}: {exc})"
+                ),
+            )
+        if cs.ran and fd.ran and mode == "entries":
+            gap = np.abs(cs.derivatives - fd.derivatives)
+            if np.any(gap > 10 * fd.error_estimate + 1e-8 * np.abs(fd.derivatives)):
+                cs = WitnessResult(
+                    "complex step",
+                    mode,
+                    skipped=(
+                        "it disagrees with central differences: the loss likely compares or takes "
+                        "abs/max of complex values, where the complex step does not apply"
+                    ),
+                )
         return dirs, [cs, fd]
 
     def witness(
@@ -751,6 +863,29 @@ def _extra_points(
             }
         )
     return points
+
+
+def _cannot_tell(point: PointCheck, tree: dict[str, NDArray]) -> str | None:
+    """Why the given point alone cannot vouch for the gradient, or None when it can.
+
+    A 1 % error in entry i shows only where ``0.01·|r_i|`` exceeds its tolerance; where most
+    entries are below that (near an optimum), or where parameters are exactly zero (terms
+    such as a penalty's vanish there), a wrong formula can look right.
+    """
+    resolvable = np.abs(point.reference) >= RESOLVE * point.tolerance
+    if not resolvable.any():
+        return (
+            "the gradient is at the rounding floor at the given point (an optimum?), where a "
+            "wrong formula can look right"
+        )
+    if resolvable.mean() < 0.5:
+        return (
+            "at the given point most gradient entries are too small to resolve a 1 % error "
+            "(near an optimum?)"
+        )
+    if any(np.any(v == 0) for v in tree.values()):
+        return "the given point has parameters that are exactly 0, where some terms vanish"
+    return None
 
 
 def _combine(first: PointCheck, checks: list[PointCheck]) -> Diagnosis | None:

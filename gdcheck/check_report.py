@@ -38,7 +38,7 @@ def render_check(res: GradientCheck) -> str:
         for name in layout.names:
             err = res.abs_error[name]
             tol = res.tolerance[name]
-            over = err / np.maximum(tol, 1e-300)
+            over = np.where(np.isfinite(err), err / np.maximum(tol, 1e-300), np.inf)
             for flat in np.argsort(-over, axis=None)[:MAX_ROWS]:
                 idx = tuple(int(i) for i in np.unravel_index(flat, err.shape)) if err.shape else ()
                 rows.append((float(over.flat[flat]), name, idx))

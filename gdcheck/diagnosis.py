@@ -133,6 +133,19 @@ def diagnose(
             f"Inf), first at {layout.label(int(bad[0]))}.",
             entries=_entries(layout, bad),
         )
+    if np.all(np.abs(g + r) <= tol):
+        return Diagnosis(
+            "sign_flipped",
+            "your gradient is the negative of autodiff's at every "
+            "entry: a sign flip (e.g. y − ŷ instead of ŷ − y, or an update with +).",
+            factor=-1.0,
+            factor_name="-1",
+        )
+    rr = float(r @ r)
+    if g.size >= 2 and rr > 0:  # rounding never makes one exact constant factor, however small
+        c = float(g @ r) / rr
+        if abs(c - 1) >= 1e-3 and np.all(np.abs(g - c * r) <= 0.05 * tol):
+            return _scaled(c, data_dims)
     if np.all(err <= PRECISION_MARGIN * tol):
         over = np.flatnonzero(wrong)
         return Diagnosis(
@@ -145,27 +158,10 @@ def diagnose(
             "cancellation in 1 − tanh², or a tighter tolerance than the dtype allows.",
             entries=_entries(layout, over),
         )
-    if np.all(np.abs(g + r) <= tol):
-        return Diagnosis(
-            "sign_flipped",
-            "your gradient is the negative of autodiff's at every "
-            "entry: a sign flip (e.g. y − ŷ instead of ŷ − y, or an update with +).",
-            factor=-1.0,
-            factor_name="-1",
-        )
-    rr = float(r @ r)
     if rr > 0:
         c = float(g @ r) / rr
         if c != 0 and abs(c - 1) > 1e-9 and np.all(np.abs(g - c * r) <= tol * max(1.0, abs(c))):
-            name = _name_factor(c, factor_names(data_dims))
-            shown = name.split(" = ")[0] if name else f"{c:.6g}"
-            return Diagnosis(
-                "scaled",
-                f"your gradient is {shown} × autodiff's at every entry "
-                f"(factor {c:.6g}){_hint(name)}.",
-                factor=c,
-                factor_name=name,
-            )
+            return _scaled(c, data_dims)
     transposed = _transposed_params(layout, g, r, tol)
     if transposed:
         return Diagnosis(
@@ -214,6 +210,17 @@ def diagnose(
         "unexplained",
         "wrong on every entry, not by one constant factor, a sign or a transpose.",
         entries=_entries(layout, np.flatnonzero(wrong)),
+    )
+
+
+def _scaled(c: float, data_dims: Iterable[int]) -> Diagnosis:
+    name = _name_factor(c, factor_names(data_dims))
+    shown = name.split(" = ")[0] if name else f"{c:.6g}"
+    return Diagnosis(
+        "scaled",
+        f"your gradient is {shown} × autodiff's at every entry (factor {c:.6g}){_hint(name)}.",
+        factor=c,
+        factor_name=name,
     )
 
 

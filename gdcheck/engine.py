@@ -240,6 +240,12 @@ def _findings(result: CrossCheckResult, model: Model, X: NDArray, y: NDArray) ->
                 result.divergence_message(ref.diverged_at),
             )
         )
+    elif (growing := _growing_beyond_bound(result)) is not None:
+        found.append(
+            Finding(
+                "diverged", backend_registry.REFERENCE, growing, (), result.growth_message(growing)
+            )
+        )
     for name, run in result.runs.items():
         pair = f"{name} vs {backend_registry.REFERENCE} (reference)"
         rel = run.errors.rel
@@ -338,3 +344,17 @@ def _diagnose(
     lead.points_checked = len(picks)
     lead.points_agreeing = sum(1 for d in found if lead.same_as(d))
     return lead
+
+
+def _growing_beyond_bound(result: CrossCheckResult) -> int | None:
+    """The first step whose cost exceeds the starting cost, when lr is past the stable bound.
+
+    Gradient descent with lr > 2/λmax diverges along the top eigenvector; a short run may
+    not have overflowed yet, but its cost has already grown.
+    """
+    bound = result.lr_bound
+    losses = result.reference.losses
+    if bound is None or result.config.lr <= bound or len(losses) < 2:
+        return None
+    grown = np.flatnonzero(losses[1:] > losses[0])
+    return int(grown[0]) + 1 if grown.size else None

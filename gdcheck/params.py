@@ -85,5 +85,7 @@ def parse_params(params: Any, dtype: str) -> tuple[ParamLayout, dict[str, NDArra
     for name, arr in tree.items():
         if not np.isfinite(arr).all():
             raise InputError(f"{name} contains NaN or Inf; gradients are checked at finite points.")
+    if sum(a.size for a in tree.values()) == 0:
+        raise InputError("params have no entries (size 0); pass at least one parameter value.")
     names = tuple(tree)
     return ParamLayout(names, tuple(tree[n].shape for n in names), is_dict), tree

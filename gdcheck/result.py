@@ -120,6 +120,18 @@ class CrossCheckResult:
         )
         return f"the reference run diverged at step {step}: the cost overflowed to inf/NaN.{why}"
 
+    def growth_message(self, step: int) -> str:
+        losses = self.reference.losses
+        bound = self.lr_bound
+        assert bound is not None and self.eigenvalues is not None
+        return (
+            f"the reference run is diverging: lr = {self.config.lr:g} exceeds the stable bound "
+            f"2/λmax = {bound:.4g} (λmax = {self.eigenvalues.max():.4g} of the Hessian "
+            f"(2/m)XXᵀ), and the cost grew past its start from step {step} on "
+            f"({losses[0]:.4g} → {losses[-1]:.4g} after {len(losses) - 1} steps); it has not "
+            "overflowed yet."
+        )
+
     def cost_checkpoints(self, every: int = 2000) -> list[tuple[int, float]]:
         """``(iteration, cost)`` every ``every`` iterations, as the tutorial prints them."""
         losses = self.reference.losses

@@ -188,3 +188,40 @@ def test_cli_refuses_to_overwrite_a_foreign_report(tmp_path, capsys):
     assert code == 2
     assert "was not written by gdcheck; refusing to overwrite it" in capsys.readouterr().err
     assert (tmp_path / "report.json").read_text() == '{"mine": true}'
+
+
+def test_a_run_past_the_bound_that_has_not_overflowed_yet_fails():
+    run = gdcheck.crosscheck(MODEL, X, Y, lr=0.8, steps=300, backends=("numpy",))
+    assert not run.passed
+    (finding,) = [f for f in run.findings if f.kind == "diverged"]
+    assert "lr = 0.8 exceeds the stable bound 2/λmax = 0.76" in finding.message
+    assert "has not overflowed yet" in finding.message
+
+
+def test_a_diverged_run_saves_its_report(tmp_path):
+    import json
+
+    run = gdcheck.crosscheck(MODEL, X, Y, lr=100, steps=2000, backends=("numpy", "torch"))
+    assert np.isnan(run.reference.weights[-1]).all()
+    paths = run.save(tmp_path / "rep")
+    report = json.loads(paths["json"].read_text())  # NaN and Inf are stored as null
+    assert report["verdict"]["passed"] is False
+    assert report["reference"]["diverged_at"] == run.reference.diverged_at
+
+
+def test_cli_refuses_an_unusable_out_before_the_work(tmp_path, capsys):
+    f = tmp_path / "notes.txt"
+    f.write_text("mine")
+    assert main(["demo", "--out", str(f / "sub")]) == 2
+    captured = capsys.readouterr()
+    assert "is a file" in captured.err
+    assert "Cost at iteration" not in captured.out  # refused before the run, not after
+    assert f.read_text() == "mine"
+
+
+def test_explain_html_never_overwrites_a_users_file(tmp_path, capsys):
+    f = tmp_path / "mine.html"
+    f.write_text("my notes")
+    assert main(["explain", "--html", str(f)]) == 2
+    assert "was not written by gdcheck explain" in capsys.readouterr().err
+    assert f.read_text() == "my notes"

@@ -63,6 +63,7 @@ def test_a_fresh_run_reproduces_the_committed_numbers(tutorial64):
     committed = json.loads((COMMITTED / "report.json").read_text())
     fresh = tutorial64.to_dict()
     assert fresh["verdict"]["passed"] == committed["verdict"]["passed"], REGENERATE
+    assert fresh["verdict"]["text"] == committed["verdict"]["text"], REGENERATE
     _close(committed["reference"], fresh["reference"], "reference")
     _close(committed["analysis"], fresh["analysis"], "analysis")
     for name, b in committed["backends"].items():

@@ -173,7 +173,8 @@ def loss_and_grad_jax(loss: Any, tree: dict[str, NDArray], to_user: Any, data: t
     import jax.numpy as jnp
 
     with jax.enable_x64(True):
-        value, grads = jax.value_and_grad(lambda t: loss(to_user(t), *data))(
+        order = list(tree)  # JAX hands a dict back with sorted keys: restore the user's order
+        value, grads = jax.value_and_grad(lambda t: loss(to_user({k: t[k] for k in order}), *data))(
             {k: jnp.asarray(v, jnp.float64) for k, v in tree.items()}
         )
         return np.asarray(value), {k: np.asarray(g, np.float64) for k, g in grads.items()}

@@ -33,8 +33,10 @@ def add_run_options(p: argparse.ArgumentParser, *, lr: float, steps: int, out: s
 def crosscheck_and_report(args: argparse.Namespace, X: Any, y: Any, *, print_costs: bool) -> int:
     """Run the cross-check, print costs, tables and verdict, save the report; return the exit code."""
     from .. import crosscheck, models, terminal
-    from ..report.files import save_report
+    from ..report.files import check_output_dir, save_report
 
+    if not args.no_save:  # refuse an unusable --out before the work, not after it
+        check_output_dir(Path(args.out), screenshot=getattr(args, "screenshot", False))
     with terminal.progress_bar(args.quiet) as progress:  # drawn only on a terminal, after ~1 s
         result = crosscheck(
             models.linear_regression(),

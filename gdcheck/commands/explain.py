@@ -41,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
     from .. import terminal
     from ..explain import lesson
 
+    if args.html is not None:  # refuse an unusable path before the five-second lesson
+        from ..explain_html import html_target
+
+        html_target(Path(args.html))
     with terminal.progress_bar(args.quiet) as progress:
         taught = lesson(args.model, seed=args.seed, progress=progress)
     if args.html is None:

@@ -119,7 +119,7 @@ def build_report(result: CrossCheckResult) -> dict[str, Any]:
             "loss": nums(traj.losses[::stride], 10),
         }
     findings = [asdict(f) for f in result.findings]
-    return {
+    report = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "gdcheck", "version": __version__},
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -145,18 +145,44 @@ def build_report(result: CrossCheckResult) -> dict[str, Any]:
         "series": series,
         "seconds": result.seconds,
     }
+    return json_safe(report)
+
+
+def json_safe(value: Any) -> Any:
+    """The report with every non-finite float (a diverged run's NaN and ±Inf) as ``None``."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return num(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def verdict_text(result: CrossCheckResult) -> str:
     cfg = result.config
     fatal = [f for f in result.findings if f.fatal]
     if fatal:
-        return f"FAIL — {len(fatal)} disagreement(s): " + " ".join(f.message for f in fatal)
-    names = ", ".join(result.runs)
-    text = (
-        f"PASS — {names} agree with the handwritten gradient at every one of "
-        f"{len(result.reference.losses):,} steps (shadow check), and their own trajectories stay "
-        f"within tolerance ({cfg.dtype})."
-    )
+        return f"FAIL — {len(fatal)} finding(s): " + " ".join(f.message for f in fatal)
+    others = [n for n in result.runs if n != "numpy"]
+    n = len(result.reference.losses)
+    where = "at the one step" if n == 1 else f"at every one of {n:,} steps"
+    if not others:
+        text = (
+            f"PASS — only the NumPy reference ran (no autodiff backend was selected): its "
+            f"{n:,}-step run finished without diverging, but nothing was compared ({cfg.dtype})."
+        )
+    else:
+        verb, own = (
+            ("agrees", "its own trajectory stays")
+            if len(others) == 1
+            else ("agree", "their own trajectories stay")
+        )
+        text = (
+            f"PASS — {', '.join(others)} {verb} with the handwritten gradient {where} (shadow "
+            f"check), and {own} within tolerance of the reference ({cfg.dtype})."
+        )
     explained = [f.message for f in result.findings if not f.fatal]
     return text + (" Explained by precision: " + " ".join(explained) if explained else "")

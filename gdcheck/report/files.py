@@ -26,13 +26,26 @@ def save_report(
 ) -> dict[str, Path]:
     """Write report.json and every format rendered from it into ``directory`` (created if
     needed); return the paths by format."""
-    if directory.exists() and not directory.is_dir():
-        raise InputError(f"{str(directory)!r} exists and is not a directory; choose another --out.")
+    check_output_dir(directory, screenshot=screenshot)
     directory.mkdir(parents=True, exist_ok=True)
-    _refuse_foreign([directory / "report.json", *_targets(directory, screenshot)])
     written = {"json": directory / "report.json"}
     written["json"].write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
     return {**written, **render_files(report, directory, screenshot=screenshot)}
+
+
+def check_output_dir(directory: Path, *, screenshot: bool = False) -> None:
+    """Refuse, before any work, a report directory that cannot be written or holds files that
+    gdcheck did not write (they are never overwritten)."""
+    for parent in [directory, *directory.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(
+                    f"{str(parent)!r} is a file, so {str(directory)!r} cannot be a report "
+                    "directory; choose another output directory."
+                )
+            break
+    if directory.is_dir():
+        _refuse_foreign([directory / "report.json", *_targets(directory, screenshot)])
 
 
 def render_files(
@@ -97,4 +110,4 @@ def _refuse_foreign(paths: list[Path]) -> None:
         what = "exists and was not written by gdcheck; refusing to overwrite it"
         if len(foreign) > 1:
             what = "exist and were not written by gdcheck; refusing to overwrite them"
-        raise InputError(f"{names} {what}. Choose another output directory (--out).")
+        raise InputError(f"{names} {what}. Choose another output directory.")
