@@ -22,7 +22,8 @@ def render_check(res: GradientCheck) -> str:
     status = "PASSED" if res.passed else "FAILED"
     lines = [
         f"gdcheck: gradient check {status} ({res.dtype}, {len(layout.names)} parameter(s), "
-        f"{layout.size} entries; reference: {res.reference_name} autodiff; "
+        f"{layout.size} entries; reference: {res.reference_name}"
+        f"{' autodiff' if res.reference_name in res.autodiff else ' (no autodiff)'}; "
         f"{res.points_checked} point(s))"
     ]
     d = res.diagnosis
@@ -93,11 +94,11 @@ def render_check(res: GradientCheck) -> str:
         verdict = "agrees with yours" if w.agrees_with_yours else "disagrees with yours"
         if res.yours is None:
             verdict = "ran"
-        ad = ", ".join(f"{n} {e:.2g}" for n, e in w.autodiff_error.items())
+        ad = ", ".join(f"{n} {e:.2g}×" for n, e in w.autodiff_error.items())
         lines.append(
             f"  witness {w.witness.name} ({where}): {verdict}"
             + (f" ({w.yours_error:.2g}× tolerance)" if res.yours is not None else "")
-            + (f"; autodiff {ad}" if ad else "")
+            + (f"; autodiff's distance from it: {ad} tolerance" if ad else "")
         )
     lines += [f"  note: {n}" for n in res.notes]
     return "\n".join(lines)

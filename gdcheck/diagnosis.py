@@ -137,7 +137,7 @@ def diagnose(
         return Diagnosis(
             "sign_flipped",
             "your gradient is the negative of autodiff's at every "
-            "entry: a sign flip (e.g. y − ŷ instead of ŷ − y, or an update with +).",
+            "entry: a sign flip (e.g. y − ŷ instead of ŷ − y).",
             factor=-1.0,
             factor_name="-1",
         )
