@@ -132,9 +132,13 @@ class CrossCheckResult:
             "overflowed yet."
         )
 
-    def cost_checkpoints(self, every: int = 2000) -> list[tuple[int, float]]:
-        """``(iteration, cost)`` every ``every`` iterations, as the tutorial prints them."""
+    def cost_checkpoints(self, every: int | None = None) -> list[tuple[int, float]]:
+        """``(iteration, cost)`` every ``every`` iterations, as the tutorial prints them.
+
+        By default five intervals and the last step (every 2,000 for the tutorial's 10,000).
+        """
         losses = self.reference.losses
+        every = every or max(1, self.config.steps // 5)
         return [(k, float(losses[k])) for k in range(0, len(losses), every)]
 
     def to_dict(self) -> dict[str, Any]:

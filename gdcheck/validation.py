@@ -115,7 +115,10 @@ def check_steps(steps: Any) -> int:
 
 
 def check_dtype(dtype: Any) -> DTypeName:
-    name = getattr(dtype, "name", dtype)
+    try:  # "float32", np.float32, np.dtype("f4"), torch/jax dtypes with a .name …
+        name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    except TypeError:
+        name = str(getattr(dtype, "name", dtype)).replace("torch.", "")
     name = {"f4": "float32", "f8": "float64", "single": "float32", "double": "float64"}.get(
         str(name), str(name)
     )

@@ -30,7 +30,9 @@ def add_run_options(p: argparse.ArgumentParser, *, lr: float, steps: int, out: s
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict")
 
 
-def crosscheck_and_report(args: argparse.Namespace, X: Any, y: Any, *, print_costs: bool) -> int:
+def crosscheck_and_report(
+    args: argparse.Namespace, X: Any, y: Any, *, print_costs: bool, notes: list[str] | None = None
+) -> int:
     """Run the cross-check, print costs, tables and verdict, save the report; return the exit code."""
     from .. import crosscheck, models, terminal
     from ..report.files import check_output_dir, save_report
@@ -48,12 +50,13 @@ def crosscheck_and_report(args: argparse.Namespace, X: Any, y: Any, *, print_cos
             dtype=args.dtype,
             progress=progress,
         )
+    result.notes.extend(notes or [])
     report = result.to_dict()
     if args.quiet:
         print(report["verdict"]["text"])
     else:
         if print_costs:
-            costs = result.cost_checkpoints(2000)
+            costs = result.cost_checkpoints(2000)  # the tutorial prints every 2,000
             terminal.print_lines([f"Cost at iteration {k} is {cost}" for k, cost in costs] + [""])
         terminal.print_report(report)  # rich tables; plain text without rich
     if not args.no_save:

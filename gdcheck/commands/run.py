@@ -25,7 +25,13 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import data
 
-    X, y, _names = data.load(args.data, args.target)
+    X, y, names = data.load(args.data, args.target)
     if args.out is None:
         args.out = str(Path("reports") / Path(args.data).stem)
-    return crosscheck_and_report(args, X, y, print_costs=False)
+    target = args.target if args.target is not None else "the last column"
+    weights = ", ".join(f"w[{i}] {name}" for i, name in enumerate(names, start=1))
+    note = (
+        f"data: {args.data}, {X.shape[1]} examples; target: {target}; w[0] is the intercept, "
+        f"{weights}."
+    )
+    return crosscheck_and_report(args, X, y, print_costs=False, notes=[note])
