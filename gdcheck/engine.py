@@ -150,7 +150,7 @@ def crosscheck(
         notes=notes,
         seconds=time.perf_counter() - started,
     )
-    result.findings.extend(_findings(result, model, Xb, yb))
+    result.findings.extend(_findings(result, n_examples=Xb.shape[1]))
     return result
 
 
@@ -171,12 +171,12 @@ def _run_backend(
 ) -> BackendRun:
     info = backend.info(check_dtype(str(X.dtype)))
     if backend.name == backend_registry.REFERENCE:
-        shadow_losses, shadow_grads, shadow_seconds = reference.losses, reference.grads, 0.0
+        shadow_grads, shadow_seconds = reference.grads, 0.0
         trajectory = reference
     else:
         with _stage(report, "shadow check", backend.name, valid):
             shadow = backend.shadow(model, X, y, reference.weights[:valid])
-        shadow_losses, shadow_grads, shadow_seconds = shadow.losses, shadow.grads, shadow.seconds
+        shadow_grads, shadow_seconds = shadow.grads, shadow.seconds
         with _stage(report, "independent trajectory", backend.name, steps + 1):
             trajectory = backend.trajectory(model, X, y, w0, lr, steps)
     assert reference.grads is not None
@@ -190,7 +190,6 @@ def _run_backend(
         full = effective = _Bounds(override.grad, override.drift)
     return BackendRun(
         info=info,
-        shadow_losses=np.asarray(shadow_losses[:valid]),
         shadow_seconds=shadow_seconds,
         errors=errors,
         trajectory=trajectory,
@@ -226,7 +225,7 @@ def _bounds(
     return _Bounds(grad, drift)
 
 
-def _findings(result: CrossCheckResult, model: Model, X: NDArray, y: NDArray) -> list[Finding]:
+def _findings(result: CrossCheckResult, n_examples: int) -> list[Finding]:
     """Every disagreement, divergence and precision-explained difference, in words."""
     found: list[Finding] = []
     ref = result.reference
@@ -253,7 +252,7 @@ def _findings(result: CrossCheckResult, model: Model, X: NDArray, y: NDArray) ->
         if bad.size:
             k = int(bad[0])
             entry = int(run.errors.worst_entry[k])
-            diagnosis = _diagnose(run, ref, bad, model, X, y)
+            diagnosis = _diagnose(run, ref, bad, n_examples)
             found.append(
                 Finding(
                     "gradient",
@@ -315,13 +314,11 @@ def _findings(result: CrossCheckResult, model: Model, X: NDArray, y: NDArray) ->
     return found
 
 
-def _diagnose(
-    run: BackendRun, ref: Trajectory, bad: NDArray, model: Model, X: NDArray, y: NDArray
-) -> Diagnosis | None:
+def _diagnose(run: BackendRun, ref: Trajectory, bad: NDArray, n_examples: int) -> Diagnosis | None:
     """What the handwritten gradient's mistake looks like, at up to three failing steps.
 
-    Per entry the tolerance is the run's scaled tolerance times ``max(‖r‖∞, ‖S‖∞)`` at that
-    step (as in the shadow check); the diagnosis at the first failing step leads, and the
+    Per entry the tolerance is the shadow check's own: the run's scaled tolerance times the
+    step's floor ``max(‖r‖∞, ‖S‖∞)``. The diagnosis at the first failing step leads, and the
     others say how many agree.
     """
     assert ref.grads is not None
@@ -332,10 +329,8 @@ def _diagnose(
     for k in picks:
         r = run.shadow_grads[k].astype(np.float64)
         g = ref.grads[k].astype(np.float64)
-        scale = model.term_scale(ref.weights[k].reshape(-1, 1), X, y).ravel()
-        floor = max(float(np.abs(r).max()), float(np.abs(scale).max()))
-        tol = np.full(p, run.tolerance_precision.grad * floor)
-        d = diagnose(layout, g, r, tol, data_dims=[X.shape[1]])
+        tol = np.full(p, run.tolerance_precision.grad * run.errors.floor[k])
+        d = diagnose(layout, g, r, tol, data_dims=[n_examples])
         if d is not None:
             found.append(d)
     if not found:

@@ -56,6 +56,7 @@ class GradientErrors:
     rel: NDArray
     ulp: NDArray
     worst_entry: NDArray  # index of the parameter entry with the largest error, per step
+    floor: NDArray  # max(‖r‖∞, ‖S‖∞) per step: what ``rel`` divides by
 
 
 def gradient_errors(grads: NDArray, ref: NDArray, scale: NDArray) -> GradientErrors:
@@ -68,6 +69,7 @@ def gradient_errors(grads: NDArray, ref: NDArray, scale: NDArray) -> GradientErr
         rel=diff.max(axis=1) / floor,
         ulp=diff.max(axis=1) / np.spacing(floor.astype(grads.dtype)).astype(np.float64),
         worst_entry=diff.argmax(axis=1),
+        floor=floor,
     )
 
 

@@ -47,7 +47,6 @@ class BackendRun:
     """Everything one backend produced: shadow check, own trajectory, and their errors."""
 
     info: BackendInfo
-    shadow_losses: NDArray
     shadow_seconds: float
     errors: GradientErrors
     trajectory: Trajectory
