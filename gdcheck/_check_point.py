@@ -106,11 +106,9 @@ class PointChecker:
         dtype: str,
         rtol: Any,
         atol: Any,
-        n_terms: int,
     ) -> None:
         self.loss, self.layout, self.data64, self.autodiff = loss, layout, data64, autodiff
         self.dtype, self.rtol_override, self.atol_override = dtype, rtol, atol
-        self.n_terms = n_terms
         self.failures: dict[str, str] = {}
         # Each backend's copy of the data, started at once in the background: JAX copies
         # NumPy buffers (they are not 64-byte aligned), which overlaps with the other work.
@@ -126,6 +124,7 @@ class PointChecker:
         self.last_rtol = 0.0
         self.last_atol: dict[str, float] = {}
         self.data_dims = [d for a in data64 if isinstance(a, np.ndarray) for d in a.shape]
+        self.n_terms = max(self.data_dims, default=1)  # N of rtol: the largest data dimension
 
     def close_pool(self) -> None:
         """No more background work: the pool's threads end when what was submitted is done."""

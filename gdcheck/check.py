@@ -168,7 +168,7 @@ def check_gradient(
     data64 = tuple(_cast_data(d, "float64") for d in data_user)
     autodiff, skipped = _autodiff_backends(backends)
     rng = np.random.default_rng(seed)
-    ctx = PointChecker(loss, layout, data64, autodiff, dtype, rtol, atol, _n_terms(data64))
+    ctx = PointChecker(loss, layout, data64, autodiff, dtype, rtol, atol)
     pending = ctx.start_witnesses(tree, witnesses, rng) if witnesses != "none" else None
     ctx.close_pool()
 
@@ -277,11 +277,6 @@ def _cast_data(value: Any, dtype: str) -> Any:
             return arr.astype(dtype, copy=False)
         return arr
     return value
-
-
-def _n_terms(data: tuple) -> int:
-    dims = [d for a in data if isinstance(a, np.ndarray) for d in a.shape]
-    return max(dims, default=1)
 
 
 def _autodiff_backends(requested: Sequence[str] | str | None) -> tuple[list[Any], dict[str, str]]:
