@@ -6,15 +6,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .params import entry_label
+
 if TYPE_CHECKING:
     from .check import GradientCheck
 
 MAX_ROWS = 8
-
-
-def _label(name: str, idx: tuple[int, ...], single: bool) -> str:
-    base = "params" if single else name
-    return f"{base}[{', '.join(map(str, idx))}]" if idx else base
 
 
 def render_check(res: GradientCheck) -> str:
@@ -61,7 +58,7 @@ def render_check(res: GradientCheck) -> str:
                 t = res.tolerance[name][idx] if idx else res.tolerance[name].reshape(())
                 flag = "  ✗" if e > t else ""
                 lines.append(
-                    f"    {_label(name, idx, not layout.is_dict):<16} {float(y):>14.7g} "
+                    f"    {entry_label(name, idx):<16} {float(y):>14.7g} "
                     f"{float(r):>14.7g} {float(e):>10.3g} {float(t):>10.3g}{flag}"
                 )
         lines.append(

@@ -65,8 +65,12 @@ class ParamLayout:
 
     def label(self, flat_index: int) -> str:
         """``w[0, 1]``-style label of a flat index."""
-        name, idx = self.locate(flat_index)
-        return f"{name}[{', '.join(map(str, idx))}]" if idx else name
+        return entry_label(*self.locate(flat_index))
+
+
+def entry_label(name: str, idx: tuple[int, ...]) -> str:
+    """``w[0, 1]`` for entry (0, 1) of ``w``; a 0-d parameter is just its name."""
+    return f"{name}[{', '.join(map(str, idx))}]" if idx else name
 
 
 def parse_params(params: Any, dtype: str) -> tuple[ParamLayout, dict[str, NDArray]]:
