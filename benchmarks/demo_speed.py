@@ -31,7 +31,7 @@ def main() -> None:
         f"over {args.repeat} runs {[round(r, 2) for r in runs]}"
     )
     for label, code in (
-        ("python + gdcheck + numpy", "import gdcheck.engine"),
+        ("python + gdcheck + numpy", "import gdcheck.trajectory"),
         ("import jax + optax", "import jax, jax.numpy, optax"),
         ("import torch", "import torch"),
     ):

@@ -44,15 +44,15 @@ def session(directory: Path, with_plugin: bool) -> float:
 def import_cost() -> float:
     """Cumulative ``-X importtime`` of the plugin module, pytest already imported (seconds)."""
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import pytest; import gdcheck._pytest_hooks"],
+        [sys.executable, "-X", "importtime", "-c", "import pytest; import gdcheck.testing._hooks"],
         capture_output=True,
         text=True,
         check=True,
     )
     for line in out.stderr.splitlines():
-        if line.rstrip().endswith("| gdcheck._pytest_hooks"):
+        if line.rstrip().endswith("| gdcheck.testing._hooks"):
             return int(line.split("|")[1]) * 1e-6
-    raise RuntimeError("gdcheck._pytest_hooks not in -X importtime output: is gdcheck installed?")
+    raise RuntimeError("gdcheck.testing._hooks not in -X importtime output: is gdcheck installed?")
 
 
 def main() -> None:

@@ -19,18 +19,19 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "BackendUnavailable": "errors",
-    "CrossCheckResult": "result",
+    "CrossCheckResult": "trajectory",
     "GdcheckError": "errors",
     "GradientCheck": "check",
+    "Model": "models",
     "GradientMismatch": "errors",
     "InputError": "errors",
     "Tolerance": "_types",
     "assert_gradient": "check",
     "check_gradient": "check",
-    "crosscheck": "engine",
+    "crosscheck": "trajectory",
     "namespace": "array_api",
 }
-_SUBMODULES = ("data", "models")
+_SUBMODULES = ("data", "models", "optim", "testing")
 
 __all__ = [
     "BackendUnavailable",
@@ -39,6 +40,7 @@ __all__ = [
     "GradientCheck",
     "GradientMismatch",
     "InputError",
+    "Model",
     "Tolerance",
     "__version__",
     "assert_gradient",
@@ -47,17 +49,19 @@ __all__ = [
     "data",
     "models",
     "namespace",
+    "optim",
+    "testing",
 ]
 assert set(__all__) == {"__version__", *_EXPORTS, *_SUBMODULES}
 
 if TYPE_CHECKING:
-    from . import data, models
+    from . import data, models, optim, testing
     from ._types import Tolerance
     from .array_api import namespace
-    from .check import GradientCheck, assert_gradient, check_gradient
-    from .engine import crosscheck
+    from .check._api import GradientCheck, assert_gradient, check_gradient
     from .errors import BackendUnavailable, GdcheckError, GradientMismatch, InputError
-    from .result import CrossCheckResult
+    from .trajectory._engine import crosscheck
+    from .trajectory._result import CrossCheckResult
 
 
 def __getattr__(name: str) -> Any:

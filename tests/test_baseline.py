@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import gdcheck
-from gdcheck import _baseline_store as store
-from gdcheck import baseline
-from gdcheck.baseline import BaselineMismatch, Snapshot
 from gdcheck.models import LinearRegression
+from gdcheck.testing import _baseline as baseline
+from gdcheck.testing import _baseline_store as store
+from gdcheck.testing._baseline import BaselineMismatch, Snapshot
 
 X, Y = gdcheck.data.tutorial(seed=0)
 MODEL = gdcheck.models.linear_regression()

@@ -274,7 +274,7 @@ def test_float32_cancellation_is_not_a_false_alarm():
 
 
 def test_precision_passes_with_derived_tolerances_and_fails_with_the_users_own():
-    from gdcheck.diagnosis import diagnose
+    from gdcheck.check._diagnosis import diagnose
     from gdcheck.params import ParamLayout
 
     layout = ParamLayout(("w",), ((3,),), is_dict=True)

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 import gdcheck
-from gdcheck import explain, terminal
+from gdcheck.explain import _lesson as explain
 from gdcheck.backends.jax_backend import JaxBackend
 from gdcheck.backends.torch_backend import TorchBackend
 from gdcheck.cli import main
-from gdcheck.explain_html import render_html
+from gdcheck.explain._html import render_html
+from gdcheck.report import terminal
 
 HAS_JAX = importlib.util.find_spec("jax") is not None
 HAS_TORCH = importlib.util.find_spec("torch") is not None

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from gdcheck.metrics import gradient_errors, ulp_distance, weight_drift
-from gdcheck.tolerance import amplification, drift_tolerance, gradient_tolerance
+from gdcheck.trajectory._metrics import gradient_errors, ulp_distance, weight_drift
+from gdcheck.trajectory._tolerance import amplification, drift_tolerance, gradient_tolerance
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import gdcheck
-from gdcheck import _baseline_store as store
+from gdcheck.testing import _baseline_store as store
 
 pytest_plugins = ["pytester"]
 
@@ -60,8 +60,8 @@ RERECORD = "pytest --gdcheck-update-baselines test_traj.py::test_traj"
 def _warm(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Run every code path once here first: in-process pytester drops the modules an inner run
     imports, and NumPy's and PyTorch's extension modules cannot be imported twice in a process."""
-    from gdcheck import baseline
     from gdcheck.models import LinearRegression
+    from gdcheck.testing import _baseline as baseline
 
     X, Y = gdcheck.data.tutorial(seed=0)
     for backends in (("numpy", "torch"), ("numpy",)):
@@ -129,7 +129,7 @@ def test_a_right_gradient_passes_and_a_wrong_one_fails_with_the_findings(pt):
     result.stdout.fnmatch_lines(
         [
             ">       gd_crosscheck(MissingTwo(), X, Y)",
-            "E       gdcheck.pytest_plugin.CrossCheckFailed: gdcheck: cross-check failed "
+            "E       gdcheck.testing.CrossCheckFailed: gdcheck: cross-check failed "
             "(linear_regression, float64, lr=0.01, steps=50, backends=numpy, torch): 2 finding(s)",
             "E         [[]gradient[]] torch vs numpy (reference): gradient differs at 51 of 51 steps, "
             "first at step 0, entry w[[]0[]]: *",
@@ -139,9 +139,9 @@ def test_a_right_gradient_passes_and_a_wrong_one_fails_with_the_findings(pt):
     )
     # gdcheck's own frames are hidden: the diagnosis is the message, not a wall of internals
     assert "gdcheck/engine.py" not in result.stdout.str()
-    assert "pytest_plugin.py" not in result.stdout.str()
+    assert "testing/_plugin.py" not in result.stdout.str()
     full = pt.runpytest("--fulltrace", "-k", "wrong")
-    assert "pytest_plugin.py" in full.stdout.str()
+    assert "testing/_plugin.py" in full.stdout.str()
 
 
 @pytest.mark.skipif(
@@ -204,7 +204,7 @@ def test_changing_the_learning_rate_fails_and_rerecording_replaces_the_old_basel
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "E       gdcheck.baseline.BaselineMismatch: gdcheck: no baseline for this configuration of "
+            "E       gdcheck.testing.BaselineMismatch: gdcheck: no baseline for this configuration of "
             "test_traj.py::test_traj (*lr=0.02*); this test's baseline "
             "baselines/test_traj/test_traj/linear_regression-float64-*.npz was recorded with a "
             "different one: lr 0.01 → 0.02.",
@@ -229,7 +229,7 @@ def test_changing_the_gradient_code_fails_even_when_the_cross_check_cannot_see_i
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "E       gdcheck.baseline.BaselineMismatch: gdcheck: trajectory changed: test_traj.py::test_traj "
+            "E       gdcheck.testing.BaselineMismatch: gdcheck: trajectory changed: test_traj.py::test_traj "
             "(linear_regression, float64, lr=0.01, steps=80, backends=numpy) no longer matches "
             "baselines/test_traj/test_traj/linear_regression-float64-*.npz.",
             "E         first moved at step 1 of 80: w[[]0[]] 0.1317089566 → 0.1319729024 (Δ +0.000264), "
@@ -249,7 +249,7 @@ def test_a_missing_baseline_fails_with_the_command_and_is_never_created_in_ci(pt
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "E       gdcheck.baseline.BaselineMismatch: gdcheck: no trajectory baseline for "
+            "E       gdcheck.testing.BaselineMismatch: gdcheck: no trajectory baseline for "
             "test_traj.py::test_traj (*): expected baselines/test_traj/test_traj/linear_regression-float64-*.npz.",
             "E         Not recorded: CI is set, and baselines are never created in CI. *",
             f"E           {RERECORD}",
@@ -367,7 +367,7 @@ def test_a_session_that_does_not_use_gdcheck_imports_none_of_it(pt):
             assert loaded == []
             # only the hooks and the package's lazy __init__ (standard library only)
             ours = sorted(m for m in sys.modules if m.split(".")[0] == "gdcheck")
-            assert ours == ["gdcheck", "gdcheck._pytest_hooks"]
+            assert ours == ["gdcheck", "gdcheck.testing", "gdcheck.testing._hooks"]
         """
     )
     pt.runpytest_subprocess().assert_outcomes(passed=1)
@@ -383,7 +383,7 @@ def test_a_damaged_baseline_is_reported_at_the_test_line_without_gdcheck_frames(
     result.stdout.fnmatch_lines(
         [
             ">       gd_baseline(LinearRegression(), X, Y, lr=0.01)",
-            "E       gdcheck.baseline.BaselineMismatch: gdcheck: baseline *.npz could not be read (*); "
+            "E       gdcheck.testing.BaselineMismatch: gdcheck: baseline *.npz could not be read (*); "
             "delete it and re-record.",
         ]
     )

@@ -13,7 +13,7 @@ import pytest
 from conftest import backend_param
 
 import gdcheck
-from gdcheck import terminal
+from gdcheck.report import terminal
 from gdcheck.report.text import render_text
 
 pty = pytest.importorskip("pty")
@@ -205,8 +205,8 @@ def test_a_plain_callable_progress_still_works():
 
 def test_explain_and_help_load_no_rich_jax_or_torch_at_import():
     probe = (
-        "import sys, gdcheck, gdcheck.cli, gdcheck.terminal, gdcheck.explain, "
-        "gdcheck.explain_html, gdcheck.commands.explain\n"
+        "import sys, gdcheck, gdcheck.cli, gdcheck.report.terminal, gdcheck.explain, "
+        "gdcheck.explain._html, gdcheck.cli.explain\n"
         "help = gdcheck.cli.build_parser().format_help()\n"
         "assert 'explain' in help, help\n"
         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules} & {'rich', 'jax', 'torch'})))"

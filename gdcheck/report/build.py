@@ -1,4 +1,4 @@
-"""Build the JSON report (a plain dict) from a :class:`~gdcheck.result.CrossCheckResult`."""
+"""Build the JSON report (a plain dict) from a :class:`~gdcheck.CrossCheckResult`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .. import __version__
 from .schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
-    from ..result import CrossCheckResult
+    from ..trajectory._result import CrossCheckResult
 
 MAX_POINTS = 1000
 """Per-step series longer than this are stored in buckets of ``stride`` steps: errors and

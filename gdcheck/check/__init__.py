@@ -1,0 +1,8 @@
+"""One point: :func:`check_gradient` — tolerance from the rounding floor, witnesses, diagnosis."""
+
+from ._api import GradientCheck as GradientCheck
+from ._api import assert_gradient as assert_gradient
+from ._api import check_gradient as check_gradient
+from ._diagnosis import Diagnosis as Diagnosis
+
+__all__ = ["Diagnosis", "GradientCheck", "assert_gradient", "check_gradient"]

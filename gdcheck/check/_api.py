@@ -1,0 +1,356 @@
+r"""Check anyone's handwritten gradient: :func:`check_gradient` and :func:`assert_gradient`.
+
+``loss(params, *data)`` is written once against the array-API namespace
+(``xp = gdcheck.namespace(params)``) so it runs under NumPy, JAX and PyTorch;
+``grad(params, *data)`` is the handwritten NumPy gradient under test. ``params`` is an array
+or a dict of arrays.
+
+The handwritten gradient ``g`` is compared with autodiff's ``r`` (JAX, PyTorch; float64) entry
+by entry:
+
+.. math:: |g_i - r_i| \le \tau_r |r_i| + \tau_a^{(i)}, \qquad
+          \tau_r = 16\,\epsilon\sqrt{N}, \qquad
+          \tau_a^{(i)} = 64\,\max(\nu_i,\ 0.01\max_{j \in p}\nu_j)
+
+where ``ε`` is the dtype's epsilon, ``N`` the number of terms summed (the largest data
+dimension) and ``ν`` the **rounding floor**: how far the reference gradient moves when the
+parameters (and data, when small) are perturbed by a relative ``ε`` with random signs, i.e.
+``ε`` times the size of the terms that make up each entry. At the least-squares optimum the
+gradient is ~1e-15 but ``ν`` is not, so a correct gradient passes there, while a 1 % error in
+any single entry at a generic point fails.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import backends as backend_registry
+from .._types import NDArray
+from ..errors import GradientMismatch, InputError, InputTypeError
+from ..params import ParamLayout, parse_params
+from ..validation import check_dtype, check_finite
+from ._diagnosis import Diagnosis
+from ._grad_output import call_grad
+from ._point import PointCheck, PointChecker, WitnessCheck
+
+EXTRA_POINTS = 2
+RESOLVE = 100.0
+"""An entry resolves a 1 % error where ``|r_i| ≥ RESOLVE·tol_i``."""
+
+
+@dataclass
+class GradientCheck:
+    """What :func:`check_gradient` found. ``passed`` is the verdict; ``str()`` explains it."""
+
+    passed: bool
+    dtype: str
+    layout: ParamLayout
+    yours: dict[str, NDArray] | None
+    reference: dict[str, NDArray]
+    reference_name: str
+    autodiff: dict[str, dict[str, NDArray]]
+    failures: dict[str, str]
+    skipped: dict[str, str]
+    abs_error: dict[str, NDArray]
+    tolerance: dict[str, NDArray]
+    rtol: float
+    atol: dict[str, float]
+    witnesses: list[WitnessCheck]
+    diagnosis: Diagnosis | None
+    points_checked: int
+    notes: list[str]
+    seconds: float
+    floor_measured: bool = True
+    """False when your gradient already agreed within ``rtol`` and the backends' spread, so the
+    rounding floor (which could only widen the tolerance) was not measured."""
+
+    @property
+    def max_abs_error(self) -> float:
+        return max(
+            (float(e.max(initial=0.0)) for e in self.abs_error.values()), default=float("nan")
+        )
+
+    @property
+    def max_rel_error(self) -> float:
+        r"""Norm-relative error with a floor: :math:`\max_p \|g_p - r_p\|_\infty / \max(\|r_p\|_\infty, \tau_a^{(p)})`."""
+        if not self.abs_error or self.yours is None:
+            return float("inf")  # nothing comparable came back (None, a wrong shape, …)
+        worst = 0.0
+        for name, err in self.abs_error.items():
+            if not np.isfinite(err).all():
+                return float("inf")
+            floor = max(
+                float(np.abs(self.reference[name]).max(initial=0.0)), self.atol[name], 1e-300
+            )
+            worst = max(worst, float(err.max(initial=0.0)) / floor)
+        return worst
+
+    @property
+    def errors(self) -> dict[str, NDArray]:
+        """Absolute error per parameter and entry (same shapes as the parameters)."""
+        return self.abs_error
+
+    def __str__(self) -> str:
+        from ._report import render_check
+
+        return render_check(self)
+
+    def __repr__(self) -> str:
+        kind = self.diagnosis.kind if self.diagnosis else None
+        return (
+            f"GradientCheck(passed={self.passed}, dtype={self.dtype!r}, "
+            f"max_rel_error={self.max_rel_error:.3g}, diagnosis={kind!r})"
+        )
+
+
+def check_gradient(
+    loss: Callable[..., Any],
+    grad: Callable[..., Any],
+    params: Any,
+    *data: Any,
+    backends: Sequence[str] | str | None = None,
+    dtype: str | None = None,
+    rtol: float | Mapping[str, float] | None = None,
+    atol: float | Mapping[str, float] | None = None,
+    witnesses: str = "auto",
+    seed: int = 0,
+) -> GradientCheck:
+    """Check a handwritten gradient against autodiff and autodiff-free witnesses.
+
+    Args:
+      loss: ``loss(params, *data)`` returning a scalar, written with ``gdcheck.namespace``.
+      grad: your gradient, ``grad(params, *data)``, returning arrays shaped like ``params``.
+      params: one array, or a dict of arrays (0-d allowed), at which to check.
+      *data: arrays (any layout) passed to both functions; integer arrays stay integer.
+      backends: autodiff backends from ``("jax", "torch")``; default: those installed.
+      dtype: the dtype your gradient runs in; default: that of ``params`` (float32 or float64).
+      rtol, atol: override the derived tolerances (a number, or ``{dtype: number}``).
+      witnesses: ``"auto"`` (random directions; per entry when there are few entries),
+        ``"directions"``, ``"entries"`` or ``"none"``.
+      seed: for the random directions and the extra points.
+
+    Returns:
+      A :class:`GradientCheck`: ``passed``, ``max_rel_error``, errors per parameter and entry,
+      ``diagnosis`` (``kind``, ``factor``, ``entries``, ``confidence``) and a readable ``str()``.
+
+    Example::
+
+        def loss(w, X, y):
+            xp = gdcheck.namespace(w)
+            return xp.sum((xp.matrix_transpose(w) @ X - y) ** 2) / X.shape[1]
+
+        def grad(w, X, y):
+            return (2 / X.shape[1]) * X @ (w.T @ X - y).T
+
+        print(gdcheck.check_gradient(loss, grad, np.zeros((2, 1)), X, y))
+    """
+    started = time.perf_counter()
+    if not callable(loss) or not callable(grad):
+        raise InputTypeError(
+            "loss and grad must be callables: loss(params, *data), grad(params, *data)."
+        )
+    if witnesses not in ("auto", "directions", "entries", "none"):
+        raise InputError(f"witnesses={witnesses!r}; use 'auto', 'directions', 'entries' or 'none'.")
+    dtype = check_dtype(dtype) if dtype is not None else _infer_dtype(params)
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        _check_tolerance_value(name, value)
+    layout, tree = parse_params(params, dtype)
+    data_user = tuple(_cast_data(d, dtype) for d in data)
+    for i, d in enumerate(data_user):
+        if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating):
+            check_finite(d, f"data[{i}]")
+    data64 = tuple(_cast_data(d, "float64") for d in data_user)
+    autodiff, skipped = _autodiff_backends(backends)
+    rng = np.random.default_rng(seed)
+    ctx = PointChecker(loss, layout, data64, autodiff, dtype, rtol, atol)
+    pending = ctx.start_witnesses(tree, witnesses, rng) if witnesses != "none" else None
+    ctx.close_pool()
+
+    yours_tree, structure = call_grad(grad, layout, tree, data_user)
+    point = ctx.compare(tree, yours_tree, structure)
+    witnesses_run: list[WitnessCheck] = []
+    if pending is not None:
+        arbiter = ctx.reference_name
+        witnesses_run = ctx.witness(point, pending.result())
+        if ctx.reference_name != arbiter:  # the witnesses sided with another backend
+            point = ctx.compare(tree, yours_tree, structure)
+    checks = [point]
+    why_further = None if point.diagnosis is not None else _cannot_tell(point, tree)
+    if point.diagnosis is not None or why_further:
+        for extra in _extra_points(tree, rng, EXTRA_POINTS):
+            ytree, struct = call_grad(
+                grad, layout, {k: v.astype(dtype) for k, v in extra.items()}, data_user
+            )
+            checks.append(ctx.compare(extra, ytree, struct))
+    diagnosis = _combine(point, checks)
+    # A difference that rounding explains is reported, not failed — unless the tolerance
+    # is the user's own, which is then taken at its word.
+    own_tolerance = rtol is not None or atol is not None
+    passed = all(
+        c.diagnosis is None or (c.diagnosis.kind == "precision" and not own_tolerance)
+        for c in checks
+    )
+    notes = list(ctx.notes)
+    for w in witnesses_run:
+        if passed and point.yours is not None and w.witness.ran and not w.agrees_with_yours:
+            notes.append(
+                f"autodiff agrees with your gradient but the {w.witness.name} witness does not "
+                f"({w.yours_error:.3g}× its tolerance): is the loss smooth here? The verdict "
+                "follows autodiff; witnesses arbitrate only between disagreeing backends."
+            )
+    if why_further:
+        notes.append(f"{why_further}; {len(checks) - 1} random nearby point(s) were checked too.")
+    shown = next((c for c in checks if c.diagnosis is not None), point)
+    if shown is not point:
+        notes.append("the table shows the first random point where the mismatch is visible.")
+    return GradientCheck(
+        passed=passed,
+        dtype=dtype,
+        layout=layout,
+        yours=None if shown.yours is None else layout.unflatten(shown.yours),
+        reference=layout.unflatten(shown.reference),
+        reference_name=ctx.reference_name,
+        autodiff={k: layout.unflatten(v) for k, v in shown.autodiff.items()},
+        failures=dict(ctx.failures),
+        skipped=skipped,
+        abs_error=layout.unflatten(shown.abs_error),
+        tolerance=layout.unflatten(shown.tolerance),
+        rtol=ctx.last_rtol,
+        atol=dict(shown.atol),
+        floor_measured=shown.floor_measured,
+        witnesses=witnesses_run,
+        diagnosis=diagnosis,
+        points_checked=len(checks),
+        notes=notes,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def assert_gradient(
+    loss: Callable[..., Any], grad: Callable[..., Any], params: Any, *data: Any, **kwargs: Any
+) -> GradientCheck:
+    """:func:`check_gradient`, raising :class:`gdcheck.GradientMismatch` (with the report) if it fails."""
+    __tracebackhide__ = True
+    result = check_gradient(loss, grad, params, *data, **kwargs)
+    if not result.passed:
+        raise GradientMismatch(str(result))
+    return result
+
+
+# ----------------------------------------------------------------------------- internals
+
+
+def _infer_dtype(params: Any) -> str:
+    leaves = params.values() if isinstance(params, Mapping) else [params]
+    dtypes = {str(getattr(leaf, "dtype", "float64")).replace("torch.", "") for leaf in leaves}
+    if dtypes & {"float16", "bfloat16"}:
+        raise InputError(
+            f"params are {', '.join(sorted(dtypes & {'float16', 'bfloat16'}))}; gdcheck checks "
+            "float32 and float64 gradients: cast them, or pass dtype='float32'."
+        )
+    return "float32" if dtypes == {"float32"} else "float64"
+
+
+def _check_tolerance_value(name: str, value: Any) -> None:
+    values = value.values() if isinstance(value, Mapping) else [value]
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+            raise InputTypeError(f"{name} must be a number or {{dtype: number}}, got {v!r}.")
+        if not math.isfinite(float(v)) or float(v) < 0:
+            raise InputError(f"{name} must be a finite number >= 0, got {v}.")
+
+
+def _cast_data(value: Any, dtype: str) -> Any:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
+        arr = np.asarray(value)
+        if np.issubdtype(arr.dtype, np.floating):
+            return arr.astype(dtype, copy=False)
+        return arr
+    return value
+
+
+def _autodiff_backends(requested: Sequence[str] | str | None) -> tuple[list[Any], dict[str, str]]:
+    names = ("torch", "jax")  # torch first: it reads NumPy data without a copy
+    if isinstance(requested, str):
+        requested = [b.strip() for b in requested.split(",") if b.strip()]
+    if requested is not None:
+        requested = [n for n in requested if n != "numpy"]
+        if not requested:
+            raise InputError(
+                "backends selects no autodiff backend: numpy runs your own gradient; choose "
+                "jax and/or torch to compare it with."
+            )
+        for n in requested:
+            if n not in names:
+                raise InputError(f"unknown autodiff backend {n!r}; choose from {', '.join(names)}.")
+        return [backend_registry.get(n) for n in requested], {}
+    chosen, skipped = [], {}
+    for n in names:
+        b = backend_registry._REGISTRY[n]
+        if b.is_available():
+            chosen.append(b)
+        else:
+            skipped[n] = f"not installed ({b.install_hint})"
+    return chosen, skipped
+
+
+def _extra_points(
+    tree: dict[str, NDArray], rng: np.random.Generator, count: int
+) -> list[dict[str, NDArray]]:
+    """Random points near ``tree``: each entry moved by N(0, 1)·max(1, |p|∞)."""
+    points = []
+    for _ in range(count):
+        points.append(
+            {
+                k: (
+                    v.astype(np.float64)
+                    + rng.standard_normal(v.shape) * max(1.0, float(np.abs(v).max(initial=0.0)))
+                )
+                for k, v in tree.items()
+            }
+        )
+    return points
+
+
+def _cannot_tell(point: PointCheck, tree: dict[str, NDArray]) -> str | None:
+    """Why the given point alone cannot vouch for the gradient, or None when it can.
+
+    A 1 % error in entry i shows only where ``0.01·|r_i|`` exceeds its tolerance; where most
+    entries are below that (near an optimum), or where parameters are exactly zero (terms
+    such as a penalty's vanish there), a wrong formula can look right.
+    """
+    resolvable = np.abs(point.reference) >= RESOLVE * point.tolerance
+    if not resolvable.any():
+        return (
+            "the gradient is at the rounding floor at the given point (an optimum?), where a "
+            "wrong formula can look right"
+        )
+    if resolvable.mean() < 0.5:
+        return (
+            "at the given point most gradient entries are too small to resolve a 1 % error "
+            "(near an optimum?)"
+        )
+    if any(np.any(v == 0) for v in tree.values()):
+        return "the given point has parameters that are exactly 0, where some terms vanish"
+    return None
+
+
+def _combine(first: PointCheck, checks: list[PointCheck]) -> Diagnosis | None:
+    """The diagnosis at the first point that shows one, with how many points agree."""
+    found = [c.diagnosis for c in checks if c.diagnosis is not None]
+    if not found:
+        return None
+    lead = first.diagnosis or found[0]
+    lead.points_checked = len(checks)
+    lead.points_agreeing = sum(1 for d in found if lead.same_as(d))
+    return lead

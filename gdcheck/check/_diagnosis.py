@@ -1,0 +1,250 @@
+r"""Name the mistake: compare a handwritten gradient ``g`` with autodiff's ``r`` entry by entry.
+
+The kinds (DESIGN.md's vocabulary), tried in this order:
+
+* ``wrong_shape`` — not the structure of the parameters (None, another type, missing or
+  extra keys, another shape that is not the transpose);
+* ``transposed`` — the transpose of the right matrix (or of the right shape);
+* ``sign_flipped`` — :math:`g = -r`;
+* ``scaled`` — :math:`g = c\,r` for one constant ``c`` ≠ 1 (``factor`` = yours ÷ autodiff's:
+  a missing 2 gives 0.5, a sum instead of a mean gives m), fitted by least squares
+  :math:`c = \langle g, r\rangle / \langle r, r\rangle`;
+* ``wrong_entries`` — right on some entries, wrong on others (which are listed: the
+  intercept, one parameter of a dict, …);
+* ``precision`` — over the tolerance but within :data:`PRECISION_MARGIN` times it (tried
+  first): rounding, reported but not a failure unless the tolerance was the user's own;
+* ``unexplained`` — none of the above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._types import NDArray
+from ..params import ParamLayout
+
+KINDS = (
+    "scaled",
+    "sign_flipped",
+    "transposed",
+    "wrong_shape",
+    "wrong_entries",
+    "precision",
+    "unexplained",
+)
+PRECISION_MARGIN = 4.0
+"""Differences within this many tolerances read as ``precision``: rounding, not a mistake.
+Small enough that a 1 % error still fails in float32 with 10⁶ summed terms (rtol 1.9e-3)."""
+
+
+@dataclass
+class Diagnosis:
+    """What kind of mistake a wrong gradient looks like, and how sure gdcheck is."""
+
+    kind: str
+    message: str
+    factor: float | None = None
+    factor_name: str | None = None
+    entries: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
+    points_checked: int = 1
+    points_agreeing: int = 1
+
+    @property
+    def confidence(self) -> float:
+        """Share of the points checked that show the same kind (and factor)."""
+        return self.points_agreeing / max(1, self.points_checked)
+
+    def same_as(self, other: Diagnosis) -> bool:
+        if self.kind != other.kind:
+            return False
+        if self.kind == "scaled" and self.factor and other.factor:
+            return abs(self.factor / other.factor - 1) < 1e-6
+        if self.kind == "wrong_entries":
+            return self.entries == other.entries
+        return True
+
+
+def factor_names(data_dims: Iterable[int]) -> dict[str, float]:
+    """Candidate constant factors and their names: 2, ½, and m, 1/m, 2m, … for data sizes m."""
+    names = {"2": 2.0, "1/2": 0.5, "4": 4.0, "1/4": 0.25}
+    for m in sorted(set(data_dims)):
+        if m > 2:
+            names.update(
+                {
+                    f"m = {m}": m,
+                    f"1/m = 1/{m}": 1 / m,
+                    f"2m = {2 * m}": 2.0 * m,
+                    f"1/(2m) = 1/{2 * m}": 1 / (2 * m),
+                    f"m/2 = {m / 2:g}": m / 2,
+                    f"2/m = 2/{m}": 2.0 / m,
+                }
+            )
+    return names
+
+
+def _name_factor(c: float, candidates: dict[str, float]) -> str | None:
+    for name, value in candidates.items():
+        if abs(c / value - 1) < 1e-6:
+            return name
+    return None
+
+
+def _hint(name: str | None) -> str:
+    hints = {
+        "1/2": " (a missing factor 2: the derivative of (ŷ − y)² is 2(ŷ − y); or the ½ convention)",
+        "2": " (an extra factor 2, e.g. the cost has ½ but the gradient kept the 2)",
+    }
+    if name is None:
+        return ""
+    if name in hints:
+        return hints[name]
+    if name.startswith("m ="):
+        return " (a sum over examples where the cost takes a mean: divide by m)"
+    if name.startswith("1/m"):
+        return " (divided by m once too often)"
+    if name.startswith("2m"):
+        return " (a sum over examples and a missing ½ … or a sum where a mean is meant, times 2)"
+    return ""
+
+
+def diagnose(
+    layout: ParamLayout,
+    g: NDArray,
+    r: NDArray,
+    tol: NDArray,
+    data_dims: Iterable[int] = (),
+) -> Diagnosis | None:
+    """Diagnose flat gradients ``g`` (yours) and ``r`` (autodiff) with per-entry tolerance ``tol``.
+
+    Returns None when every entry is within tolerance.
+    """
+    err = np.abs(g - r)
+    wrong = ~(err <= tol)
+    if not wrong.any():
+        return None
+    if not np.isfinite(g).all():
+        bad = np.flatnonzero(~np.isfinite(g))
+        return Diagnosis(
+            "unexplained",
+            f"your gradient has {bad.size} non-finite value(s) (NaN or "
+            f"Inf), first at {layout.label(int(bad[0]))}.",
+            entries=_entries(layout, bad),
+        )
+    if np.all(np.abs(g + r) <= tol):
+        return Diagnosis(
+            "sign_flipped",
+            "your gradient is the negative of autodiff's at every "
+            "entry: a sign flip (e.g. y − ŷ instead of ŷ − y).",
+            factor=-1.0,
+            factor_name="-1",
+        )
+    rr = float(r @ r)
+    if g.size >= 2 and rr > 0:  # rounding never makes one exact constant factor, however small
+        c = float(g @ r) / rr
+        if abs(c - 1) >= 1e-3 and np.all(np.abs(g - c * r) <= 0.05 * tol):
+            return _scaled(c, data_dims)
+    if np.all(err <= PRECISION_MARGIN * tol):
+        over = np.flatnonzero(wrong)
+        return Diagnosis(
+            "precision",
+            f"{over.size} entr{'y' if over.size == 1 else 'ies'} ("
+            + ", ".join(layout.label(int(i)) for i in over[:4])
+            + (" …" if over.size > 4 else "")
+            + f") exceed the tolerance by at most {float(np.max(err / np.maximum(tol, 1e-300))):.2g}×, the level "
+            "rounding produces: a less accurate (but right) formula in this dtype, e.g. "
+            "cancellation in 1 − tanh², or a tighter tolerance than the dtype allows.",
+            entries=_entries(layout, over),
+        )
+    if rr > 0:
+        c = float(g @ r) / rr
+        if c != 0 and abs(c - 1) > 1e-9 and np.all(np.abs(g - c * r) <= tol * max(1.0, abs(c))):
+            return _scaled(c, data_dims)
+    transposed = _transposed_params(layout, g, r, tol)
+    if transposed:
+        return Diagnosis(
+            "transposed",
+            "your gradient of " + ", ".join(transposed) + " is the "
+            "transpose of autodiff's (a matrix product in the wrong order?).",
+            entries={n: [] for n in transposed},
+        )
+    if (~wrong).any():
+        idx = np.flatnonzero(wrong)
+        entries = _entries(layout, idx)
+        parts = []
+        for name, where in entries.items():
+            whole = len(where) == layout.sizes[layout.names.index(name)]
+            if whole:
+                sl = _param_slice(layout, name)
+                c = float(g[sl] @ r[sl]) / float(r[sl] @ r[sl]) if float(r[sl] @ r[sl]) > 0 else 0.0
+                scaled = np.all(np.abs(g[sl] - c * r[sl]) <= tol[sl] * max(1.0, abs(c)))
+                named = _name_factor(c, factor_names(data_dims)) if scaled and c else None
+                label = f" = {named.split(' = ')[0]}" if named and "=" in named else ""
+                parts.append(
+                    f"all of {name}"
+                    + (
+                        f" (yours = {c:.6g}{label} × autodiff's{_hint(named)})"
+                        if scaled and c
+                        else ""
+                    )
+                )
+            else:
+                labels = [layout.label(i) for i in idx if layout.locate(int(i))[0] == name]
+                shown = ", ".join(labels[:6]) + (
+                    f" and {len(labels) - 6} more" if len(labels) > 6 else ""
+                )
+                ratios = [
+                    g[i] / r[i] for i in idx if layout.locate(int(i))[0] == name and r[i] != 0
+                ]
+                ratio = f" (yours ÷ autodiff's = {ratios[0]:.6g})" if len(ratios) == 1 else ""
+                parts.append(shown + ratio)
+        right = int((~wrong).sum())
+        return Diagnosis(
+            "wrong_entries",
+            f"right on {right} of {g.size} entries, wrong on " + "; ".join(parts) + ".",
+            entries=entries,
+        )
+    return Diagnosis(
+        "unexplained",
+        "wrong on every entry, not by one constant factor, a sign or a transpose.",
+        entries=_entries(layout, np.flatnonzero(wrong)),
+    )
+
+
+def _scaled(c: float, data_dims: Iterable[int]) -> Diagnosis:
+    name = _name_factor(c, factor_names(data_dims))
+    shown = name.split(" = ")[0] if name else f"{c:.6g}"
+    return Diagnosis(
+        "scaled",
+        f"your gradient is {shown} × autodiff's at every entry (factor {c:.6g}){_hint(name)}.",
+        factor=c,
+        factor_name=name,
+    )
+
+
+def _param_slice(layout: ParamLayout, name: str) -> slice:
+    start = sum(layout.sizes[: layout.names.index(name)])
+    return slice(start, start + layout.sizes[layout.names.index(name)])
+
+
+def _entries(layout: ParamLayout, idx: Iterable[int]) -> dict[str, list[tuple[int, ...]]]:
+    out: dict[str, list[tuple[int, ...]]] = {}
+    for i in idx:
+        name, where = layout.locate(int(i))
+        out.setdefault(name, []).append(where)
+    return out
+
+
+def _transposed_params(layout: ParamLayout, g: NDArray, r: NDArray, tol: NDArray) -> list[str]:
+    """Square parameters whose gradient is the transpose of the right one (and wrong as is)."""
+    names = []
+    for name, shape in zip(layout.names, layout.shapes, strict=True):
+        if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 2:
+            continue
+        sl = _param_slice(layout, name)
+        gm, rm, tm = g[sl].reshape(shape), r[sl].reshape(shape), tol[sl].reshape(shape)
+        if np.any(np.abs(gm - rm) > tm) and np.all(np.abs(gm - rm.T) <= np.maximum(tm, tm.T)):
+            names.append(name)
+    return names if names and len(names) == len([n for n in names]) else []

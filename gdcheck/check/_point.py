@@ -1,0 +1,486 @@
+r"""One point of a gradient check: autodiff references, the rounding floor, tolerances, witnesses.
+
+:class:`PointChecker` holds what stays fixed across the points that
+:func:`gdcheck.check_gradient` looks at (the loss, the data each backend converted once, the
+tolerance settings) and compares a handwritten gradient with autodiff at one point:
+
+.. math:: |g_i - r_i| \le \tau_r |r_i| + \tau_a^{(i)}, \qquad
+          \tau_r = 16\,\epsilon\sqrt{N}, \qquad
+          \tau_a^{(i)} = 64\,\max(\nu_i,\ 0.01\max_{j \in p}\nu_j)
+
+with ``ν`` the rounding floor measured by :meth:`PointChecker.rounding_floor`. The witnesses
+run on a background thread (:meth:`PointChecker.start_witnesses`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._types import NDArray
+from ..errors import InputError
+from ..params import ParamLayout
+from ._diagnosis import Diagnosis, diagnose
+from ._witnesses import WitnessResult, central_differences, complex_step, directions
+
+RTOL_SAFETY = 16.0
+ATOL_SAFETY = 64.0
+WITNESS_DIRECTIONS = 2
+"""Random directions for central differences when the complex step cannot run."""
+COMPLEX_DIRECTIONS = 1
+"""Random directions for the complex step, which central differences then follow."""
+FEW_ENTRIES = 16
+"""With at most this many parameter entries, witnesses run per entry by default."""
+FLOOR_SAMPLES = 2
+"""Perturbations that measure the rounding floor (per entry, the larger is kept)."""
+FLOOR_SHARE = 0.01
+"""An entry's floor is at least this share of its parameter's largest: a lucky small sample
+cannot make the tolerance of one entry absurdly tight."""
+MAX_WITNESS_ENTRIES = 2_000
+"""Without autodiff, witnesses per entry are the reference up to this many entries."""
+SMALL_DATA = 2_000_000
+"""Data with at most this many elements is also perturbed when measuring the rounding floor."""
+NAMESPACE_HINT = (
+    "write the loss against the array-API namespace: xp = gdcheck.namespace(params), then "
+    "xp.sum, xp.exp, … instead of np.sum, np.exp, … so that it runs under every backend"
+)
+
+
+@dataclass
+class WitnessCheck:
+    """One witness: its directional derivatives and how far yours and autodiff's are from them."""
+
+    witness: WitnessResult
+    yours_error: float = float("nan")
+    """max over directions of |g·v − d| / (|v|·τ + the witness's own error estimate); ≤ 1 agrees."""
+    autodiff_error: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def agrees_with_yours(self) -> bool:
+        return self.witness.ran and self.yours_error <= 1.0
+
+
+@dataclass
+class PointCheck:
+    """The comparison at one point."""
+
+    params: dict[str, NDArray]
+    yours: NDArray | None  # flat, float64
+    reference: NDArray  # flat
+    tolerance: NDArray  # flat, per entry
+    abs_error: NDArray
+    rel_error: float
+    diagnosis: Diagnosis | None
+    autodiff: dict[str, NDArray] = field(default_factory=dict)
+    atol: dict[str, float] = field(default_factory=dict)
+    floor_measured: bool = True
+
+
+def read_only(data: tuple) -> tuple:
+    """Views of the data that cannot be written: the backends and the witness thread share
+    these buffers, so a grad that modified its data in place would corrupt the check."""
+    views = []
+    for a in data:
+        if isinstance(a, np.ndarray):
+            a = a.view()
+            a.flags.writeable = False
+        views.append(a)
+    return tuple(views)
+
+
+class PointChecker:
+    """What stays fixed across points: the loss, data, backends and tolerance settings."""
+
+    def __init__(
+        self,
+        loss: Callable[..., Any],
+        layout: ParamLayout,
+        data64: tuple,
+        autodiff: list[Any],
+        dtype: str,
+        rtol: Any,
+        atol: Any,
+    ) -> None:
+        self.loss, self.layout, self.data64, self.autodiff = loss, layout, data64, autodiff
+        self.dtype, self.rtol_override, self.atol_override = dtype, rtol, atol
+        self.failures: dict[str, str] = {}
+        # Each backend's copy of the data, started at once in the background: JAX copies
+        # NumPy buffers (they are not 64-byte aligned), which overlaps with the other work.
+        for backend in autodiff:  # import here, not half-way on a background thread
+            importlib.import_module(backend.name)
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gdcheck")
+        self.converted: dict[str, Future[tuple]] = {
+            b.name: self._pool.submit(b.convert, data64) for b in autodiff
+        }
+        self.floor_measured = False
+        self.notes: list[str] = []
+        self.reference_name = ""
+        self.last_rtol = 0.0
+        self.last_atol: dict[str, float] = {}
+        self.data_dims = [d for a in data64 if isinstance(a, np.ndarray) for d in a.shape]
+        self.n_terms = max(self.data_dims, default=1)  # N of rtol: the largest data dimension
+
+    def close_pool(self) -> None:
+        """No more background work: the pool's threads end when what was submitted is done."""
+        self._pool.shutdown(wait=False)
+
+    # -- autodiff -------------------------------------------------------------------------
+    def gradients(
+        self, tree: dict[str, NDArray], data: tuple | None = None, only: str | None = None
+    ) -> dict[str, NDArray]:
+        """Flat float64 autodiff gradients per working backend (or only one) at ``tree``."""
+        out = {}
+        tree64 = {k: v.astype(np.float64) for k, v in tree.items()}
+        for backend in self.autodiff:
+            if backend.name in self.failures or (only is not None and backend.name != only):
+                continue
+            try:
+                if data is None:
+                    native = self.converted[backend.name].result()
+                else:
+                    native = backend.convert(data)
+                value, grads = backend.loss_and_grad(self.loss, tree64, self.layout.to_user, native)
+            except Exception as exc:
+                first_line = (
+                    str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else ""
+                )
+                hint = NAMESPACE_HINT
+                if backend.name == "torch" and "dtype" in first_line:
+                    hint = (
+                        "torch does not mix integer and floating tensors in one operation; "
+                        "pass floating data (e.g. X.astype(float))"
+                    )
+                self.failures[backend.name] = (
+                    f"the loss failed under {backend.name}: {type(exc).__name__}: {first_line}. "
+                    f"Hint: {hint}"
+                )
+                continue
+            if np.asarray(value).size != 1:
+                raise InputError(
+                    f"the loss returned an array of shape {np.asarray(value).shape} under "
+                    f"{backend.name}; it must return a scalar (reduce with xp.sum or xp.mean)."
+                )
+            if not np.isfinite(np.asarray(value, dtype=np.float64)).all():
+                raise InputError(
+                    f"the loss is {float(np.asarray(value))} at these params (under "
+                    f"{backend.name}); gradients are checked where the loss is finite: check "
+                    "the loss at this point or choose another."
+                )
+            out[backend.name] = self.layout.flatten(grads)
+        return out
+
+    def witness_reference(self, tree: dict[str, NDArray]) -> tuple[NDArray, NDArray]:
+        """Without a working autodiff backend: the complex step (or central differences) per entry."""
+        reasons = (
+            "; ".join(self.failures.values())
+            or "no autodiff backend is installed (pip install 'gdcheck[jax]' or 'gdcheck[torch]')"
+        )
+        flat = self.layout.flatten(tree)
+        if flat.size > MAX_WITNESS_ENTRIES:
+            raise InputError(f"no autodiff backend could differentiate the loss: {reasons}")
+        f = self.numpy_loss()
+        try:
+            np.asarray(f(flat))
+        except Exception as exc:
+            raise InputError(
+                f"no autodiff backend could differentiate the loss, and it fails under numpy too "
+                f"({type(exc).__name__}: {exc}): {reasons}"
+            ) from None
+        dirs = np.eye(flat.size)
+        witness = complex_step(f, flat, dirs, "entries")
+        if not witness.ran:
+            witness = central_differences(f, flat, dirs, "entries")
+        if self.reference_name != witness.name:
+            self.notes.append(
+                f"no autodiff backend could differentiate the loss (see above), so the "
+                f"{witness.name} witness (per entry, no autodiff) is the reference"
+            )
+        self.reference_name = witness.name
+        return witness.derivatives, witness.error_estimate
+
+    def numpy_loss(self) -> Callable[[NDArray], Any]:
+        data = read_only(self.data64)
+
+        def f(flat: NDArray) -> Any:
+            value = self.loss(self.layout.to_user(self.layout.unflatten(flat)), *data)
+            if value is None:
+                raise TypeError("the loss returned None")
+            return (
+                np.asarray(value).reshape(()) if np.asarray(value).size == 1 else np.asarray(value)
+            )
+
+        return f
+
+    # -- tolerance ------------------------------------------------------------------------
+    def rounding_floor(
+        self, tree: dict[str, NDArray], base: NDArray, rng: np.random.Generator
+    ) -> NDArray:
+        """ν: the reference gradient's response to relative ε-perturbations (random signs).
+
+        Per entry, the larger of :data:`FLOOR_SAMPLES` perturbations: one sample can come out
+        small by chance, and each entry keeps its own floor (a large entry's rounding must
+        not hide a mistake in a small one, such as the intercept).
+        """
+        eps = float(np.finfo(self.dtype).eps)
+        flat = self.layout.flatten(tree)
+        small = sum(a.size for a in self.data64 if isinstance(a, np.ndarray)) <= SMALL_DATA
+        floor = np.zeros_like(base)
+        for _ in range(FLOOR_SAMPLES):
+            bumped = self.layout.unflatten(flat * (1 + eps * rng.choice((-1.0, 1.0), flat.size)))
+            data = None  # the data as converted once; perturbed too when small
+            if small:
+                data = tuple(
+                    a * (1 + eps * rng.choice((-1.0, 1.0), a.shape))
+                    if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)
+                    else a
+                    for a in self.data64
+                )
+            moved = self.gradients(bumped, data, only=self.reference_name).get(self.reference_name)
+            if moved is not None:
+                floor = np.maximum(floor, np.abs(moved - base))
+        return floor
+
+    def tolerances(self, reference: NDArray, floor: NDArray, spread: NDArray) -> NDArray:
+        eps = float(np.finfo(self.dtype).eps)
+        rtol = _override(self.rtol_override, self.dtype)
+        atol_fixed = _override(self.atol_override, self.dtype)
+        self.last_rtol = RTOL_SAFETY * eps * math.sqrt(self.n_terms) if rtol is None else rtol
+        per_entry = np.empty_like(reference)
+        self.last_atol = {}
+        noise = np.maximum(floor, spread)
+        start = 0
+        for name, size in zip(self.layout.names, self.layout.sizes, strict=True):
+            sl = slice(start, start + size)
+            start += size
+            if atol_fixed is None:
+                scale = float(np.abs(reference[sl]).max(initial=0.0))
+                share = FLOOR_SHARE * float(noise[sl].max(initial=0.0))
+                atol = np.maximum(
+                    ATOL_SAFETY * np.maximum(noise[sl], share), max(eps * scale, 1e-300)
+                )
+            else:
+                atol = np.full(size, atol_fixed)
+            self.last_atol[name] = float(atol.max(initial=0.0))
+            per_entry[sl] = atol
+        return per_entry + self.last_rtol * np.abs(reference)
+
+    # -- one point ------------------------------------------------------------------------
+    def compare(
+        self,
+        tree: dict[str, NDArray],
+        yours: dict[str, NDArray] | None,
+        structure: Diagnosis | None,
+    ) -> PointCheck:
+        grads = self.gradients(tree)
+        if grads:
+            names = list(grads)
+            self.reference_name = self.reference_name if self.reference_name in grads else names[0]
+            ref = grads[self.reference_name]
+            if not np.isfinite(ref).all():
+                bad = self.layout.label(int(np.flatnonzero(~np.isfinite(ref))[0]))
+                raise InputError(
+                    f"the {self.reference_name} autodiff gradient is NaN or Inf at these params "
+                    f"(first at {bad}): the loss or its derivative is not finite here; check the "
+                    "loss at this point or choose another."
+                )
+            floor = None  # measured only when the tighter test without it does not settle it
+        else:
+            ref, floor = self.witness_reference(tree)
+            names = []
+        tol, disagreeing = self._judge(
+            grads, names, ref, np.zeros_like(ref) if floor is None else floor
+        )
+        settled = (
+            not disagreeing
+            and structure is None
+            and yours is not None
+            and all(yours[n].shape == tree[n].shape for n in self.layout.names)
+            and bool(np.all(np.abs(self.layout.flatten(yours) - ref) <= tol))
+        )
+        if floor is None and not settled:
+            floor = self.rounding_floor(tree, ref, np.random.default_rng(len(self.notes) + 7))
+            tol, disagreeing = self._judge(grads, names, ref, floor)
+        self.floor_measured = floor is not None
+        note = f"autodiff backends disagree: {', '.join(disagreeing)} vs {self.reference_name}"
+        if disagreeing and not any(n.startswith(note) for n in self.notes):
+            self.notes.append(note + ".")
+        extras = {
+            "autodiff": grads,
+            "atol": dict(self.last_atol),
+            "floor_measured": self.floor_measured,
+        }
+        if structure is None and yours is not None:
+            structure = self._shapes(yours, tree, ref, tol)
+        if structure is not None or yours is None:
+            nan = np.full_like(ref, np.nan)
+            return PointCheck(tree, None, ref, tol, nan, float("inf"), structure, **extras)
+        g = self.layout.flatten(yours)
+        err = np.abs(g - ref)
+        rel = float(err.max(initial=0.0)) / max(float(np.abs(ref).max(initial=0.0)), 1e-300)
+        diagnosis = diagnose(self.layout, g, ref, tol, self.data_dims)
+        return PointCheck(tree, g, ref, tol, err, rel, diagnosis, **extras)
+
+    def _judge(
+        self, grads: dict[str, NDArray], names: list[str], ref: NDArray, floor: NDArray
+    ) -> tuple[NDArray, list[str]]:
+        """Per-entry tolerance, and the backends that disagree with the reference beyond it.
+
+        Backends that agree widen the tolerance by their spread (another sample of rounding);
+        one that does not is a disagreement for the witnesses to settle.
+        """
+        tol = self.tolerances(ref, floor, np.zeros_like(ref))
+        disagreeing = [n for n in names if np.any(np.abs(grads[n] - ref) > tol)]
+        spread = np.zeros_like(ref)
+        for other in names:
+            if other not in disagreeing:
+                spread = np.maximum(spread, np.abs(grads[other] - ref))
+        return self.tolerances(ref, floor, spread), disagreeing
+
+    def _shapes(
+        self, yours: dict[str, NDArray], tree: dict[str, NDArray], ref: NDArray, tol: NDArray
+    ) -> Diagnosis | None:
+        ref_tree = self.layout.unflatten(ref)
+        tol_tree = self.layout.unflatten(tol)
+        for name in self.layout.names:
+            got, want = yours[name].shape, tree[name].shape
+            if got == want:
+                continue
+            r = ref_tree[name]
+            if got == want[::-1] and np.all(np.abs(yours[name] - r.T) <= tol_tree[name].T):
+                return Diagnosis(
+                    "transposed",
+                    f"your gradient of {name} has shape {got}, the "
+                    f"transpose of {want}, with the right values: return its transpose "
+                    "(.T).",
+                    entries={name: []},
+                )
+            same = yours[name].size == r.size and np.all(
+                np.abs(yours[name].reshape(want) - r) <= tol_tree[name]
+            )
+            return Diagnosis(
+                "wrong_shape",
+                f"your gradient of {name} has shape {got}; expected "
+                f"{want}" + (" (the values are right once reshaped)" if same else "") + ".",
+                entries={name: []},
+            )
+        return None
+
+    # -- witnesses ------------------------------------------------------------------------
+    def start_witnesses(
+        self, tree: dict[str, NDArray], mode: str, rng: np.random.Generator
+    ) -> Future[tuple[NDArray, list[WitnessResult]]]:
+        """Run the witnesses in the background: they need the loss and the data only."""
+        if mode == "auto":
+            mode = "entries" if self.layout.size <= FEW_ENTRIES else "directions"
+        flat = self.layout.flatten(tree).astype(np.float64)
+        dirs = directions(flat.size, mode, WITNESS_DIRECTIONS, rng)
+        return self._pool.submit(self._witness_estimates, flat, dirs, mode)
+
+    def _witness_estimates(
+        self, flat: NDArray, dirs: NDArray, mode: str
+    ) -> tuple[NDArray, list[WitnessResult]]:
+        f = self.numpy_loss()
+        try:
+            f0 = np.asarray(f(flat))
+        except Exception as exc:
+            reason = f"the loss failed under numpy ({type(exc).__name__}: {exc})"
+            return dirs, [
+                WitnessResult(n, mode, skipped=reason)
+                for n in ("complex step", "finite differences")
+            ]
+        if f0.size != 1:
+            reason = f"the loss returned shape {f0.shape} under numpy, not a scalar"
+            return dirs, [
+                WitnessResult(n, mode, skipped=reason)
+                for n in ("complex step", "finite differences")
+            ]
+        f0_real = float(f0.real)
+        # Along random directions the complex step takes one (for large data its complex
+        # arithmetic costs several real evaluations) and central differences follow it there,
+        # two evaluations with the complex step as truncation estimate; without the complex
+        # step they take WITNESS_DIRECTIONS directions with Richardson's estimate.
+        cs_dirs = dirs[:COMPLEX_DIRECTIONS] if mode == "directions" else dirs
+        cs = complex_step(f, flat, cs_dirs, mode)
+        try:
+            if cs.ran and mode == "directions":
+                fd = central_differences(f, flat, cs_dirs, mode, f0_real, cs.derivatives)
+            else:
+                fd = central_differences(f, flat, dirs, mode, f0_real)
+        except Exception as exc:  # the loss fails a step away from the point
+            fd = WitnessResult(
+                "finite differences",
+                mode,
+                skipped=(
+                    f"the loss failed a small step away from the point ({type(exc).__name__}: {exc})"
+                ),
+            )
+        if cs.ran and fd.ran and mode == "entries":
+            gap = np.abs(cs.derivatives - fd.derivatives)
+            if np.any(gap > 10 * fd.error_estimate + 1e-8 * np.abs(fd.derivatives)):
+                cs = WitnessResult(
+                    "complex step",
+                    mode,
+                    skipped=(
+                        "it disagrees with central differences: the loss likely compares or takes "
+                        "abs/max of complex values, where the complex step does not apply"
+                    ),
+                )
+        return dirs, [cs, fd]
+
+    def witness(
+        self, point: PointCheck, estimates: tuple[NDArray, list[WitnessResult]]
+    ) -> list[WitnessCheck]:
+        """Compare yours and each autodiff gradient with the witnesses' derivatives."""
+        dirs, results = estimates
+        checks = []
+        for w in results:
+            check = WitnessCheck(w)
+            if w.ran:
+                used = dirs[: len(w.derivatives)]
+                tol_dir = np.maximum(np.abs(used) @ point.tolerance + w.error_estimate, 1e-300)
+                if point.yours is not None:
+                    check.yours_error = float(
+                        np.max(np.abs(used @ point.yours - w.derivatives) / tol_dir)
+                    )
+                for name, g in point.autodiff.items():
+                    check.autodiff_error[name] = float(
+                        np.max(np.abs(used @ g - w.derivatives) / tol_dir)
+                    )
+            checks.append(check)
+        self._arbitrate(checks)
+        return checks
+
+    def _arbitrate(self, checks: list[WitnessCheck]) -> None:
+        """When autodiff backends disagree, take the one the best witness sides with."""
+        if not any(n.startswith("autodiff backends disagree") for n in self.notes):
+            return
+        if any(
+            n.startswith(f"the {c.witness.name} witness sides with")
+            for c in checks
+            for n in self.notes
+        ):
+            return
+        best = next((c for c in checks if c.witness.ran), None)
+        if best is None or not best.autodiff_error:
+            return
+        winner = min(best.autodiff_error, key=best.autodiff_error.get)
+        self.notes.append(
+            f"the {best.witness.name} witness sides with {winner} (scaled errors: "
+            + ", ".join(f"{n} {e:.3g}" for n, e in best.autodiff_error.items())
+            + ")."
+        )
+        self.reference_name = winner
+
+
+def _override(value: Any, dtype: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return None if value.get(dtype) is None else float(value[dtype])
+    return float(value)

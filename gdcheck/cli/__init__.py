@@ -1,0 +1,6 @@
+"""The ``gdcheck`` command line: one module per subcommand (``register(sub)``, ``run(args)``)."""
+
+from ._main import build_parser as build_parser
+from ._main import main as main
+
+__all__ = ["build_parser", "main"]

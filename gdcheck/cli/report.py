@@ -1,0 +1,56 @@
+"""``gdcheck report PATH``: re-render a saved report.json (Markdown, HTML, plots) and print it.
+
+Exit code: the saved verdict's (0 passed, 1 not), or 2 when PATH is not a readable report.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ._common import EXIT_MISMATCH, EXIT_OK
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "report",
+        help="re-render a saved report (Markdown, HTML, plots)",
+        description="Re-render report.md, report.html and the plot-*.svg files beside a saved "
+        "report.json, from the JSON alone, and print its summary. Exit code: 0 if the saved "
+        "verdict passed, 1 if not, 2 if PATH is not a report this version can read.",
+    )
+    p.add_argument("path", help="a report.json, or the directory that holds it")
+    p.add_argument(
+        "--screenshot",
+        action="store_true",
+        help="also write report.png, a screenshot of report.html (needs Chromium)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..report.files import render_files
+    from ..report.schema import load_report
+    from ..report.text import render_text
+
+    path = Path(args.path)
+    report = load_report(path)
+    json_path = path / "report.json" if path.is_dir() else path
+    passed = report["verdict"].get("passed") if isinstance(report["verdict"], dict) else None
+    if not isinstance(passed, bool):
+        raise InputError(f"{json_path} has no verdict.passed (true or false); regenerate it.")
+    try:
+        summary = report["verdict"]["text"] if args.quiet else render_text(report)
+        written = render_files(report, json_path.parent, screenshot=args.screenshot)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(
+            f"{json_path} is incomplete or malformed ({type(exc).__name__}: {exc}); "
+            "regenerate it with the gdcheck version that reads it."
+        ) from None
+    print(summary)
+    print(f"\nRendered: {', '.join(str(p) for p in written.values())}")
+    return EXIT_OK if passed else EXIT_MISMATCH

@@ -1,0 +1,8 @@
+"""The lesson: what autodiff computes for a handwritten gradient (jaxpr, torch graph, lr bound)."""
+
+from ._html import render_html as render_html
+from ._html import write_html as write_html
+from ._lesson import Lesson as Lesson
+from ._lesson import lesson as lesson
+
+__all__ = ["Lesson", "lesson", "render_html", "write_html"]

@@ -1,0 +1,183 @@
+"""The result of :func:`gdcheck.crosscheck`: one object that every report is rendered from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._types import BackendInfo, NDArray, Tolerance, Trajectory
+from ..check._diagnosis import Diagnosis
+from ._metrics import GradientErrors
+
+
+@dataclass(frozen=True)
+class CrossCheckConfig:
+    model: str
+    lr: float
+    steps: int
+    dtype: str
+    backends: tuple[str, ...]
+    n_features: int
+    n_examples: int
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the checks found: where (check, backend, step, entries) and what, in words.
+
+    ``kind`` is ``gradient``, ``trajectory``, ``diverged`` or ``precision``; a finding with
+    ``fatal=False`` is explained (by the backend's precision) and does not fail the run.
+    """
+
+    kind: str
+    backend: str
+    step: int
+    entries: tuple[int, ...]
+    message: str
+    fatal: bool = True
+    diagnosis: Diagnosis | None = None
+    """For a gradient finding: what the handwritten gradient's mistake looks like."""
+
+
+@dataclass
+class BackendRun:
+    """Everything one backend produced: shadow check, own trajectory, and their errors."""
+
+    info: BackendInfo
+    shadow_seconds: float
+    errors: GradientErrors
+    trajectory: Trajectory
+    drift: NDArray
+    tolerance: Tolerance
+    tolerance_precision: Tolerance
+    shadow_grads: NDArray  # (K+1, p): the gradient at the reference's own w_t
+
+    @property
+    def final_weights(self) -> NDArray:
+        """The last finite weights of the backend's own trajectory."""
+        w = self.trajectory.weights
+        finite = np.flatnonzero(np.isfinite(w).all(axis=1))
+        return w[finite[-1]] if finite.size else np.full(w.shape[1], np.nan)
+
+    @property
+    def final_drift(self) -> float:
+        finite = self.drift[np.isfinite(self.drift)]
+        return float(finite[-1]) if finite.size else float("nan")
+
+
+@dataclass
+class CrossCheckResult:
+    """What :func:`gdcheck.crosscheck` found. ``passed`` is the verdict; ``findings`` say why."""
+
+    config: CrossCheckConfig
+    reference: Trajectory
+    runs: dict[str, BackendRun]
+    optimum: NDArray | None
+    eigenvalues: NDArray | None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True when every backend agrees with the reference and nothing diverged."""
+        return not any(f.fatal for f in self.findings)
+
+    @property
+    def diagnosis(self) -> Diagnosis | None:
+        """The diagnosis of the first gradient disagreement (``.kind``, ``.factor``, …), or None."""
+        return next((f.diagnosis for f in self.findings if f.diagnosis is not None), None)
+
+    @property
+    def final_weights(self) -> dict[str, NDArray]:
+        """Final weights of each backend's own trajectory, keyed by backend name."""
+        return {name: run.final_weights for name, run in self.runs.items()}
+
+    @property
+    def lr_bound(self) -> float | None:
+        r"""The stable learning-rate bound :math:`2/\lambda_{\max}(H)`, when the Hessian is known."""
+        if self.eigenvalues is None or self.eigenvalues.max() <= 0:
+            return None
+        return float(2.0 / self.eigenvalues.max())
+
+    def distance_to_optimum(self, name: str) -> float | None:
+        """``‖w_final − w*‖∞`` for backend ``name`` (w* the least-squares optimum)."""
+        if self.optimum is None:
+            return None
+        return float(np.abs(self.runs[name].final_weights - self.optimum).max())
+
+    def divergence_message(self, step: int) -> str:
+        bound = self.lr_bound
+        why = (
+            f" Gradient descent on this model is stable only for lr < 2/λmax = {bound:.4g} "
+            f"(λmax = {self.eigenvalues.max():.4g} of the Hessian (2/m)XXᵀ); lr = {self.config.lr:g}."
+            if bound is not None and self.eigenvalues is not None
+            else ""
+        )
+        return f"the reference run diverged at step {step}: the cost overflowed to inf/NaN.{why}"
+
+    def growth_message(self, step: int) -> str:
+        losses = self.reference.losses
+        bound = self.lr_bound
+        assert bound is not None and self.eigenvalues is not None
+        return (
+            f"the reference run is diverging: lr = {self.config.lr:g} exceeds the stable bound "
+            f"2/λmax = {bound:.4g} (λmax = {self.eigenvalues.max():.4g} of the Hessian "
+            f"(2/m)XXᵀ), and the cost grew past its start from step {step} on "
+            f"({losses[0]:.4g} → {losses[-1]:.4g} after {len(losses) - 1} steps); it has not "
+            "overflowed yet."
+        )
+
+    def cost_checkpoints(self, every: int | None = None) -> list[tuple[int, float]]:
+        """``(iteration, cost)`` every ``every`` iterations, as the tutorial prints them.
+
+        By default five intervals and the last step (every 2,000 for the tutorial's 10,000).
+        """
+        losses = self.reference.losses
+        every = every or max(1, self.config.steps // 5)
+        return [(k, float(losses[k])) for k in range(0, len(losses), every)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report (schema in :mod:`gdcheck.report.schema`)."""
+        from ..report.build import build_report
+
+        return build_report(self)
+
+    def summary(self) -> str:
+        """A plain-text table per backend and the verdict."""
+        from ..report.text import render_text
+
+        return render_text(self.to_dict())
+
+    def save(self, directory: str | Path) -> dict[str, Path]:
+        """Write ``report.json`` and every format rendered from it into ``directory``."""
+        from ..report.files import save_report
+
+        return save_report(self.to_dict(), Path(directory))
+
+    def plot(self) -> Any:
+        """A matplotlib ``Figure``: gradient error and drift per step (log scale, tolerances
+        dashed) and the loss per backend. Needs ``pip install 'gdcheck[report]'``."""
+        from ..report.plots import figure
+
+        return figure(self.to_dict())
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a result as its HTML report (the same renderer as report.html)."""
+        from ..report.html import render_fragment
+
+        return render_fragment(self.to_dict())
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"CrossCheckResult(passed={self.passed}, model={c.model!r}, lr={c.lr:g}, "
+            f"steps={c.steps}, dtype={c.dtype!r}, backends={c.backends}, "
+            f"findings={len(self.findings)})"
+        )
