@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import gdcheck
-from gdcheck.explain import _lesson as explain
 from gdcheck.backends.jax_backend import JaxBackend
 from gdcheck.backends.torch_backend import TorchBackend
 from gdcheck.cli import main
+from gdcheck.explain import _lesson as explain
 from gdcheck.explain._html import render_html
 from gdcheck.report import terminal
 
