@@ -16,28 +16,6 @@ DTypeName = Literal["float32", "float64"]
 DTYPES: tuple[DTypeName, ...] = ("float32", "float64")
 
 
-@runtime_checkable
-class Model(Protocol):
-    """A differentiable model with a handwritten gradient and update.
-
-    ``cost`` is written once against the array-API namespace of its arguments, so every
-    autodiff backend differentiates the very same function; ``gradient`` and ``update`` are
-    the handwritten NumPy code under test.
-    """
-
-    name: str
-
-    def prepare(self, X: Any, y: Any) -> tuple[NDArray, NDArray]: ...
-    def init_params(self, X: NDArray) -> NDArray: ...
-    def cost(self, w: Array, X: Array, y: Array) -> Array: ...
-    def gradient(self, w: NDArray, X: NDArray, y: NDArray) -> NDArray: ...
-    def update(self, w: NDArray, grad: NDArray, lr: float) -> NDArray: ...
-    def term_scale(self, w: NDArray, X: NDArray, y: NDArray) -> NDArray: ...
-    def n_terms(self, X: NDArray) -> int: ...
-    def optimum(self, X: NDArray, y: NDArray) -> NDArray | None: ...
-    def hessian(self, X: NDArray) -> NDArray | None: ...
-
-
 @dataclass(frozen=True)
 class BackendInfo:
     """What a backend ran with: the facts that explain a rounding-level difference."""
@@ -56,37 +34,51 @@ class BackendInfo:
 
 @dataclass
 class Trajectory:
-    """One backend's own gradient descent: weights ``w_0 … w_K`` and the cost at each."""
+    """One backend's own training run: flat weights ``w_0 … w_K`` and the loss at each."""
 
     weights: NDArray  # (K+1, p)
     losses: NDArray  # (K+1,)
-    grads: NDArray | None = None  # (K+1, p) where the backend records them
+    grads: NDArray | None = None  # (K+1, p) where the backend records them (the reference)
     diverged_at: int | None = None
     seconds: float = 0.0
+    error: str | None = None
+    """Why the backend stopped early (it raised), or None."""
 
 
 @dataclass
 class Shadow:
-    """A backend's cost and gradient evaluated at the reference's own weights."""
+    """A backend's loss and gradient evaluated at given (the reference's) weights."""
 
-    losses: NDArray  # (K+1,)
-    grads: NDArray  # (K+1, p)
+    losses: NDArray  # (K,)
+    grads: NDArray  # (K, p)
     seconds: float = 0.0
 
 
 @runtime_checkable
 class Backend(Protocol):
-    """An adapter around one array library. The engine only ever talks to this protocol."""
+    """An adapter around one array library. The engine only ever talks to this protocol.
+
+    ``problem`` is a :class:`gdcheck.backends.Problem`: the model, its prepared data, the
+    params' layout, the dtype, the optimizer and the learning rate. Weights are flat rows in
+    the layout's order; every method returns NumPy arrays in the problem's dtype.
+    """
 
     name: str
     install_hint: str
 
     def is_available(self) -> bool: ...
-    def info(self, dtype: DTypeName) -> BackendInfo: ...
-    def shadow(self, model: Model, X: NDArray, y: NDArray, weights: NDArray) -> Shadow: ...
-    def trajectory(
-        self, model: Model, X: NDArray, y: NDArray, w0: NDArray, lr: float, steps: int
-    ) -> Trajectory: ...
+    def info(self, dtype: DTypeName, optimizer: Any = None) -> BackendInfo: ...
+    def shadow(self, problem: Any, weights: NDArray, data: tuple | None = None) -> Shadow:
+        """Loss and gradient at each row of ``weights`` (on ``data`` instead, when given)."""
+        ...
+
+    def trajectory(self, problem: Any, steps: int) -> Trajectory:
+        """The backend's own run: its gradient and its library's optimizer, from ``init``."""
+        ...
+
+    def update_shadow(self, problem: Any, weights: NDArray, grads: NDArray) -> NDArray:
+        """``w_{k+1}`` by the library's optimizer from ``w_k`` and the reference's ``g_k``."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ class ParamLayout:
 
     def to_user(self, tree: Mapping[str, Any]) -> Any:
         """The structure the user's functions expect: the dict, or the single array."""
-        return dict(tree) if self.is_dict else tree[SINGLE]
+        return dict(tree) if self.is_dict else tree[self.names[0]]
 
     def locate(self, flat_index: int) -> tuple[str, tuple[int, ...]]:
         """``(parameter name, entry index)`` of a flat index."""
@@ -73,8 +73,13 @@ def entry_label(name: str, idx: tuple[int, ...]) -> str:
     return f"{name}[{', '.join(map(str, idx))}]" if idx else name
 
 
-def parse_params(params: Any, dtype: str) -> tuple[ParamLayout, dict[str, NDArray]]:
-    """Validate ``params`` (array or dict of arrays, 0-d allowed) and cast them to ``dtype``."""
+def parse_params(
+    params: Any, dtype: str, single: str = SINGLE
+) -> tuple[ParamLayout, dict[str, NDArray]]:
+    """Validate ``params`` (array or dict of arrays, 0-d allowed) and cast them to ``dtype``.
+
+    A single array goes by the name ``single`` in messages and entry labels.
+    """
     if isinstance(params, Mapping):
         if not params:
             raise InputError("params is an empty dict; pass at least one parameter array.")
@@ -84,7 +89,7 @@ def parse_params(params: Any, dtype: str) -> tuple[ParamLayout, dict[str, NDArra
         tree = {k: as_float_array(v, f"params[{k!r}]").astype(dtype) for k, v in params.items()}
         is_dict = True
     else:
-        tree = {SINGLE: as_float_array(params, "params").astype(dtype)}
+        tree = {single: as_float_array(params, "params").astype(dtype)}
         is_dict = False
     for name, arr in tree.items():
         if not np.isfinite(arr).all():

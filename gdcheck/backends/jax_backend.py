@@ -1,11 +1,13 @@
-"""JAX: ``jax.value_and_grad`` of the model's cost; the trajectory updates through ``optax.sgd``.
+"""JAX: ``jax.value_and_grad`` of the model's loss; the trajectory updates through optax.
 
-Why optax: the independent check is meant to exercise an update rule written by someone else,
-so a wrong handwritten update (a sign, a missing ``lr``) shows up as drift. Without optax
-installed the handwritten rule is used and the report says so.
+Why optax: the independent check exercises an update rule written by someone else (the optax
+twin of the optimizer the handwritten update claims, :mod:`gdcheck.optim`), so a wrong
+handwritten update shows up.
 
-The whole trajectory is one compiled ``lax.scan``; the shadow check is one ``vmap`` over the
-reference's weights, in fixed-size chunks (one compilation). float64 runs inside
+The whole trajectory is one compiled ``lax.scan``, and so is the update shadow check (optax fed
+the reference's own weights and gradients); the shadow check is one ``vmap`` over the
+reference's weights, in fixed-size chunks (one compilation). The data are arguments of the
+compiled functions, never constants baked into them. float64 runs inside
 ``jax.enable_x64(True)``, scoped to the call: the user's global JAX configuration is untouched.
 """
 
@@ -18,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from .._types import BackendInfo, DTypeName, Model, NDArray, Shadow, Trajectory
+from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
 from ._common import chunk_size, first_nonfinite, installed, report_steps
+from ._problem import Problem, flatten_with, unflatten_with
 
 # Machine epsilon of the reduced float32 matmul JAX uses by default on accelerators.
 _REDUCED_EPS = {"gpu": 2.0**-10, "cuda": 2.0**-10, "rocm": 2.0**-10, "tpu": 2.0**-7}
@@ -35,12 +38,16 @@ def _x64(dtype: str) -> Iterator[None]:
 
 class JaxBackend:
     name = "jax"
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
     install_hint = "pip install 'gdcheck[jax]'  (jax and optax)"
 
     def is_available(self) -> bool:
-        return installed("jax")
+        return installed("jax") and installed("optax")
 
-    def info(self, dtype: DTypeName) -> BackendInfo:
+    def info(self, dtype: DTypeName, optimizer: Any = None, model: Any = None) -> BackendInfo:
         import jax
 
         platform = jax.devices()[0].platform
@@ -65,8 +72,8 @@ class JaxBackend:
             device=f"{platform}:{jax.devices()[0].id}",
             dtype=dtype,
             matmul_precision=precision,
-            gradient="jax.value_and_grad(model.cost)",
-            update="optax.sgd" if installed("optax") else "handwritten (optax not installed)",
+            gradient="jax.value_and_grad(model.loss)",
+            update=getattr(optimizer, "optax_config", "optax.sgd(lr)"),
             effective_eps=eps,
             notes=tuple(notes),
         )
@@ -85,61 +92,80 @@ class JaxBackend:
         """A user's loss and its gradient at one point (see :func:`loss_and_grad_jax`)."""
         return loss_and_grad_jax(loss, tree, to_user, data)
 
-    def shadow(self, model: Model, X: NDArray, y: NDArray, weights: NDArray) -> Shadow:
+    def shadow(self, problem: Problem, weights: NDArray, data: tuple | None = None) -> Shadow:
         import jax
         import jax.numpy as jnp
 
         t0 = time.perf_counter()
-        dtype = str(X.dtype)
-        p = weights.shape[1]
-        with _x64(dtype):
-            Xj, yj = jnp.asarray(X), jnp.asarray(y)
-            value_and_grad = jax.value_and_grad(lambda w: model.cost(w.reshape(p, 1), Xj, yj))
-            batched = jax.jit(jax.vmap(value_and_grad))
-            size = chunk_size(len(weights), X.shape[1] + p)
+        p = problem.layout.size
+        with _x64(problem.dtype):
+            dj = _device_data(problem.data if data is None else data, problem.dtype)
+            batched = self._batched(problem, len(dj))
+            floats = sum(int(np.prod(np.shape(d))) for d in dj)
+            size = chunk_size(len(weights), p + floats // 64 + 1)
             losses, grads = [], []
             for start in range(0, len(weights), size):
-                chunk = weights[start : start + size]
+                chunk = np.asarray(weights[start : start + size], problem.dtype)
                 pad = size - len(chunk)
                 padded = np.concatenate([chunk, np.zeros((pad, p), chunk.dtype)]) if pad else chunk
-                loss, grad = batched(jnp.asarray(padded))
+                loss, grad = batched(jnp.asarray(padded), *dj)
                 losses.append(np.asarray(loss)[: len(chunk)])
                 grads.append(np.asarray(grad)[: len(chunk)])
                 report_steps(start + len(chunk))
         return Shadow(np.concatenate(losses), np.concatenate(grads), time.perf_counter() - t0)
 
-    def trajectory(
-        self, model: Model, X: NDArray, y: NDArray, w0: NDArray, lr: float, steps: int
-    ) -> Trajectory:
+    def _batched(self, problem: Problem, n_data: int) -> Any:
+        import jax
+
+        key = (problem.model.loss, problem.layout, problem.dtype, n_data)
+        cached = self._cache.get("shadow")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        layout, loss = problem.layout, problem.model.loss
+
+        def value(flat: Any, *data: Any) -> Any:
+            return loss(unflatten_with(layout, flat), *data)
+
+        fn = jax.jit(jax.vmap(jax.value_and_grad(value), in_axes=(0,) + (None,) * n_data))
+        self._cache["shadow"] = (key, fn)
+        return fn
+
+    def trajectory(self, problem: Problem, steps: int) -> Trajectory:
         import jax
         import jax.numpy as jnp
+        import optax
 
         t0 = time.perf_counter()
-        dtype = str(X.dtype)
-        with _x64(dtype):
-            Xj, yj = jnp.asarray(X), jnp.asarray(y)
-            value_and_grad = jax.value_and_grad(lambda w: model.cost(w, Xj, yj))
-            init, update = _sgd(lr)
+        layout, loss = problem.layout, problem.model.loss
+        opt = problem.optimizer.optax(problem.lr)
+        with _x64(problem.dtype):
+            dj = _device_data(problem.data, problem.dtype)
 
-            def body(carry: Any, _: Any) -> Any:
-                w, state = carry
-                loss, grad = value_and_grad(w)
-                w_next, state = update(grad, state, w)
-                return (w_next, state), (w.ravel(), loss)
+            def flat(params: Any) -> Any:
+                return flatten_with(layout, params, jnp.concatenate)
 
             @jax.jit
-            def run(w_start: Any) -> Any:
-                (w_last, _), (ws, losses) = jax.lax.scan(
-                    body, (w_start, init(w_start)), None, length=steps
+            def run(p0: Any, *data: Any) -> Any:
+                value_and_grad = jax.value_and_grad(lambda p: loss(p, *data))
+
+                def body(carry: Any, _: Any) -> Any:
+                    params, state = carry
+                    value, grad = value_and_grad(params)
+                    updates, state = opt.update(grad, state, params)
+                    return (optax.apply_updates(params, updates), state), (flat(params), value)
+
+                (last, _), (ws, values) = jax.lax.scan(
+                    body, (p0, opt.init(p0)), None, length=steps
                 )
-                last_loss = model.cost(w_last, Xj, yj)
                 return (
-                    jnp.concatenate([ws, w_last.ravel()[None]]),
-                    jnp.concatenate([losses, last_loss[None]]),
+                    jnp.concatenate([ws, flat(last)[None]]),
+                    jnp.concatenate([values, jnp.reshape(loss(last, *data), (1,))]),
                 )
 
-            ws, losses = run(jnp.asarray(w0.reshape(-1, 1)))
-            weights, losses = np.array(ws), np.array(losses)  # writable copies
+            p0 = unflatten_with(layout, jnp.asarray(problem.w0))
+            ws, values = run(p0, *dj)
+            weights = np.array(ws, dtype=problem.dtype)  # writable copies
+            losses = np.array(values, dtype=problem.dtype)
             report_steps(steps + 1)  # one compiled lax.scan: no per-step report
         diverged = first_nonfinite(losses, weights)
         if diverged is not None:  # the compiled loop cannot stop early; blank what follows
@@ -147,20 +173,41 @@ class JaxBackend:
             losses[diverged + 1 :] = np.nan
         return Trajectory(weights, losses, None, diverged, time.perf_counter() - t0)
 
-
-def _sgd(lr: float) -> tuple[Any, Any]:
-    """``(init, update)`` of ``optax.sgd(lr)``, or of the handwritten rule without optax."""
-    if installed("optax"):
+    def update_shadow(self, problem: Problem, weights: NDArray, grads: NDArray) -> NDArray:
+        import jax
+        import jax.numpy as jnp
         import optax
 
-        opt = optax.sgd(lr)
+        if len(weights) < 2:
+            return np.zeros((0, problem.layout.size), problem.dtype)
+        layout = problem.layout
+        opt = problem.optimizer.optax(problem.lr)
+        with _x64(problem.dtype):
 
-        def update(grad: Any, state: Any, w: Any) -> Any:
-            updates, state = opt.update(grad, state, w)
-            return optax.apply_updates(w, updates), state
+            @jax.jit
+            def run(ws: Any, gs: Any) -> Any:
+                def body(state: Any, wg: Any) -> Any:
+                    params, grad = (unflatten_with(layout, a) for a in wg)
+                    updates, state = opt.update(grad, state, params)
+                    nxt = optax.apply_updates(params, updates)
+                    return state, flatten_with(layout, nxt, jnp.concatenate)
 
-        return opt.init, update
-    return (lambda w: ()), (lambda grad, state, w: (w - lr * grad, state))
+                state0 = opt.init(unflatten_with(layout, ws[0]))
+                return jax.lax.scan(body, state0, (ws, gs))[1]
+
+            out = run(jnp.asarray(weights[:-1]), jnp.asarray(grads[:-1]))
+            return np.array(out, dtype=problem.dtype)
+
+
+def _device_data(data: tuple, dtype: str) -> tuple:
+    import jax.numpy as jnp
+
+    return tuple(
+        jnp.asarray(d.astype(dtype, copy=False))
+        if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating)
+        else (jnp.asarray(d) if isinstance(d, np.ndarray) else d)
+        for d in data
+    )
 
 
 def loss_and_grad_jax(loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple) -> Any:

@@ -1,17 +1,20 @@
-"""The reference backend: the model's handwritten gradient and update, run in NumPy."""
+"""The reference backend: the model's handwritten gradient and update, run in NumPy as written."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
-from .._types import BackendInfo, DTypeName, Model, NDArray, Shadow, Trajectory
+from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
+from ..errors import InputError
 from ._common import first_nonfinite, report_steps
+from ._problem import Problem
 
 
 class NumpyBackend:
-    """Runs ``model.gradient`` and ``model.update`` as written: the code under test."""
+    """Runs ``model.grad`` and ``model.update`` (or the optimizer's textbook rule): the code under test."""
 
     name = "numpy"
     install_hint = "pip install numpy"
@@ -19,60 +22,115 @@ class NumpyBackend:
     def is_available(self) -> bool:
         return True
 
-    def info(self, dtype: DTypeName) -> BackendInfo:
-        blas = _blas_name()
+    def info(self, dtype: DTypeName, optimizer: Any = None, model: Any = None) -> BackendInfo:
+        handwritten = model is not None and model.update is not None
+        rule = getattr(optimizer, "rule", "w − lr·g")
         return BackendInfo(
             name=self.name,
             library="numpy",
             version=np.__version__,
             device="cpu",
             dtype=dtype,
-            matmul_precision=f"full {dtype} ({blas})",
-            gradient="handwritten model.gradient",
-            update="handwritten model.update (w - lr * grad)",
+            matmul_precision=f"full {dtype} ({_blas_name()})",
+            gradient="handwritten model.grad",
+            update="handwritten model.update"
+            if handwritten
+            else f"gdcheck.optim.{getattr(optimizer, 'name', 'sgd')} ({rule})",
             effective_eps=float(np.finfo(dtype).eps),
         )
 
-    def shadow(self, model: Model, X: NDArray, y: NDArray, weights: NDArray) -> Shadow:
+    def shadow(self, problem: Problem, weights: NDArray, data: tuple | None = None) -> Shadow:
+        """The handwritten gradient at each row (used for the rounding floor without autodiff)."""
         t0 = time.perf_counter()
-        losses = np.empty(len(weights), dtype=X.dtype)
-        grads = np.empty_like(weights)
+        data = read_only(problem.data if data is None else data)
+        losses = np.empty(len(weights), dtype=problem.dtype)
+        grads = np.empty((len(weights), problem.layout.size), dtype=problem.dtype)
         with np.errstate(all="ignore"):
             for k, w in enumerate(weights):
-                w = w.reshape(-1, 1)
-                losses[k] = model.cost(w, X, y)
-                grads[k] = model.gradient(w, X, y).ravel()
-                report_steps(k + 1)
+                params = problem.user(w.astype(problem.dtype))
+                losses[k] = _scalar(problem.model.loss(params, *data))
+                grads[k] = problem.flat(_call(problem.model.grad, "grad", k, params, *data))
         return Shadow(losses, grads, time.perf_counter() - t0)
 
-    def trajectory(
-        self, model: Model, X: NDArray, y: NDArray, w0: NDArray, lr: float, steps: int
-    ) -> Trajectory:
-        """Gradient descent as the tutorial's loop: cost and gradient at ``w_k``, then the update.
+    def trajectory(self, problem: Problem, steps: int) -> Trajectory:
+        """The handwritten training loop: loss and gradient at ``w_k``, then the update.
 
-        Stops at the first non-finite cost (a diverged run); the rest is NaN.
+        Stops at the first non-finite loss or gradient (a diverged run); the rest is NaN.
         """
         t0 = time.perf_counter()
-        p = w0.size
-        weights = np.full((steps + 1, p), np.nan, dtype=X.dtype)
-        grads = np.full((steps + 1, p), np.nan, dtype=X.dtype)
-        losses = np.full(steps + 1, np.nan, dtype=X.dtype)
-        w = w0.reshape(-1, 1).astype(X.dtype)
-        lr_cast = X.dtype.type(lr)
+        p, model = problem.layout.size, problem.model
+        weights = np.full((steps + 1, p), np.nan, dtype=problem.dtype)
+        grads = np.full((steps + 1, p), np.nan, dtype=problem.dtype)
+        losses = np.full(steps + 1, np.nan, dtype=problem.dtype)
+        update = model.update or problem.optimizer.update
+        who = "update" if model.update is not None else f"gdcheck.optim.{problem.optimizer.name}"
+        data = read_only(problem.data)
+        params, state = problem.user(problem.w0.copy()), None
         with np.errstate(all="ignore"):
             for k in range(steps + 1):
-                weights[k] = w.ravel()
-                losses[k] = model.cost(w, X, y)
-                g = model.gradient(w, X, y)
-                grads[k] = g.ravel()
+                weights[k] = problem.flat(params)
+                losses[k] = _scalar(model.loss(params, *data))
+                g = _call(model.grad, "grad", k, params, *data)
+                grads[k] = problem.flat(g)
                 report_steps(k + 1)
-                if not (np.isfinite(losses[k]) and np.isfinite(g).all()):
+                if not (np.isfinite(losses[k]) and np.isfinite(grads[k]).all()):
                     break
                 if k < steps:
-                    w = model.update(w, g, lr_cast)
+                    out = _call(update, who, k, params, g, state, problem.lr)
+                    if not (isinstance(out, tuple) and len(out) == 2):
+                        raise InputError(
+                            f"your update returned {type(out).__name__} at step {k}; it must "
+                            "return (params, state): the new params and whatever state it keeps "
+                            "(None if none)."
+                        )
+                    params, state = out
         return Trajectory(
             weights, losses, grads, first_nonfinite(losses, weights), time.perf_counter() - t0
         )
+
+    def update_shadow(self, problem: Problem, weights: NDArray, grads: NDArray) -> NDArray:
+        """The optimizer's textbook rule (:mod:`gdcheck.optim`) fed the reference's gradients."""
+        out = np.empty((max(0, len(weights) - 1), problem.layout.size), dtype=problem.dtype)
+        state = None
+        with np.errstate(all="ignore"):
+            for k in range(len(out)):
+                params, state = problem.optimizer.update(
+                    problem.user(weights[k]), problem.user(grads[k]), state, problem.lr
+                )
+                out[k] = problem.flat(params)
+        return out
+
+
+def read_only(data: tuple) -> tuple:
+    """Views of the data that the user's code cannot write to (the backends share the buffers)."""
+    views = []
+    for a in data:
+        if isinstance(a, np.ndarray):
+            a = a.view()
+            a.flags.writeable = False
+        views.append(a)
+    return tuple(views)
+
+
+def _call(fn: Any, what: str, step: int, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(
+            f"your {what} raised {type(exc).__name__} at step {step}: {exc}".rstrip(": ")
+        ) from exc
+
+
+def _scalar(value: Any) -> float:
+    arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
+    if arr.size != 1:
+        raise InputError(
+            f"the loss returned an array of shape {arr.shape}; it must return a scalar "
+            "(reduce with xp.sum or xp.mean)."
+        )
+    return float(arr.reshape(()))
 
 
 def _blas_name() -> str:

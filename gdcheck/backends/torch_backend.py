@@ -1,8 +1,12 @@
-"""PyTorch: autograd of the model's cost; the trajectory updates through ``torch.optim.SGD``.
+"""PyTorch: autograd of the model's loss; the trajectory updates through ``torch.optim``.
 
-The trajectory is the textbook loop (``zero_grad``, ``backward``, ``step``) on a leaf tensor.
+The trajectory is the textbook loop (``zero_grad``, ``backward``, ``step``) on one leaf tensor
+per parameter, with the ``torch.optim`` twin of the optimizer the handwritten update claims
+(:mod:`gdcheck.optim`). The update shadow check sets the leaves to the reference's ``w_k`` and
+their ``.grad`` to its ``g_k`` before each ``step()``.
 The shadow check evaluates the reference's weights in batches with
-``torch.func.vmap(torch.func.grad_and_value(cost))``: the same autograd formulas, batched.
+``torch.func.vmap(torch.func.grad_and_value(loss))``: the same autograd formulas, batched
+(row by row when the loss uses an operation vmap cannot batch).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .._types import BackendInfo, DTypeName, Model, NDArray, Shadow, Trajectory
+from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
 from ._common import chunk_size, first_nonfinite, installed, report_steps
+from ._problem import Problem, unflatten_with
 
 
 class TorchBackend:
@@ -23,7 +28,7 @@ class TorchBackend:
     def is_available(self) -> bool:
         return installed("torch")
 
-    def info(self, dtype: DTypeName) -> BackendInfo:
+    def info(self, dtype: DTypeName, optimizer: Any = None, model: Any = None) -> BackendInfo:
         import torch
 
         precision = torch.get_float32_matmul_precision()
@@ -40,7 +45,7 @@ class TorchBackend:
             dtype=dtype,
             matmul_precision=f"{precision} (full {dtype} on cpu)",
             gradient="torch.autograd (loss.backward; torch.func for batches)",
-            update="torch.optim.SGD",
+            update=getattr(optimizer, "torch_config", "torch.optim.SGD(params, lr=lr)"),
             effective_eps=eps,
             notes=tuple(notes),
         )
@@ -55,53 +60,104 @@ class TorchBackend:
         """A user's loss and its gradient at one point (see :func:`loss_and_grad_torch`)."""
         return loss_and_grad_torch(loss, tree, to_user, data)
 
-    def shadow(self, model: Model, X: NDArray, y: NDArray, weights: NDArray) -> Shadow:
+    def shadow(self, problem: Problem, weights: NDArray, data: tuple | None = None) -> Shadow:
         import torch
 
         t0 = time.perf_counter()
-        p = weights.shape[1]
-        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+        layout, loss = problem.layout, problem.model.loss
+        dt = _tensors(problem.data if data is None else data)
 
-        def cost(w: torch.Tensor) -> torch.Tensor:
-            return model.cost(w.reshape(p, 1), Xt, yt)
+        def value(flat: torch.Tensor) -> torch.Tensor:
+            return loss(unflatten_with(layout, flat), *dt)
 
-        batched = torch.func.vmap(torch.func.grad_and_value(cost))
-        size = chunk_size(len(weights), X.shape[1] + p)
+        batched = torch.func.vmap(torch.func.grad_and_value(value))
+        floats = sum(int(np.prod(np.shape(d))) for d in dt)
+        size = chunk_size(len(weights), layout.size + floats // 64 + 1)
         losses, grads = [], []
         for start in range(0, len(weights), size):
-            grad, loss = batched(
-                torch.from_numpy(np.ascontiguousarray(weights[start : start + size]))
-            )
-            losses.append(loss.numpy())
-            grads.append(grad.numpy())
+            chunk = torch.from_numpy(np.ascontiguousarray(weights[start : start + size]))
+            try:
+                grad, loss_value = batched(chunk)
+            except Exception:  # an operation vmap cannot batch: evaluate row by row
+                pairs = [torch.func.grad_and_value(value)(row) for row in chunk]
+                grad = torch.stack([g for g, _ in pairs])
+                loss_value = torch.stack([v for _, v in pairs])
+            losses.append(loss_value.detach().numpy())
+            grads.append(grad.detach().numpy())
             report_steps(start + len(grad))
         return Shadow(np.concatenate(losses), np.concatenate(grads), time.perf_counter() - t0)
 
-    def trajectory(
-        self, model: Model, X: NDArray, y: NDArray, w0: NDArray, lr: float, steps: int
-    ) -> Trajectory:
+    def trajectory(self, problem: Problem, steps: int) -> Trajectory:
         import torch
 
         t0 = time.perf_counter()
-        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-        w = torch.tensor(w0.reshape(-1, 1), dtype=Xt.dtype, requires_grad=True)
-        opt = torch.optim.SGD([w], lr=lr)
-        weights = np.full((steps + 1, w0.size), np.nan, dtype=X.dtype)
-        losses = np.full(steps + 1, np.nan, dtype=X.dtype)
+        layout, loss = problem.layout, problem.model.loss
+        dt = _tensors(problem.data)
+        leaves = _leaves(problem, problem.w0)
+        params = layout.to_user(leaves)
+        opt = problem.optimizer.torch(list(leaves.values()), problem.lr)
+        weights = np.full((steps + 1, layout.size), np.nan, dtype=problem.dtype)
+        losses = np.full(steps + 1, np.nan, dtype=problem.dtype)
         for k in range(steps + 1):
             opt.zero_grad(set_to_none=False)
-            loss = model.cost(w, Xt, yt)
-            weights[k] = w.detach().numpy().ravel()
-            losses[k] = loss.item()
+            value = loss(params, *dt)
+            weights[k] = _flat(leaves, layout)
+            losses[k] = value.item()
             report_steps(k + 1)
             if not np.isfinite(losses[k]):
                 break
             if k < steps:
-                loss.backward()
+                value.backward()
                 opt.step()
         return Trajectory(
             weights, losses, None, first_nonfinite(losses, weights), time.perf_counter() - t0
         )
+
+    def update_shadow(self, problem: Problem, weights: NDArray, grads: NDArray) -> NDArray:
+        import torch
+
+        layout = problem.layout
+        out = np.empty((max(0, len(weights) - 1), layout.size), dtype=problem.dtype)
+        if not len(out):
+            return out
+        leaves = _leaves(problem, weights[0])
+        opt = problem.optimizer.torch(list(leaves.values()), problem.lr)
+        for k in range(len(out)):
+            w, g = layout.unflatten(weights[k]), layout.unflatten(grads[k])
+            with torch.no_grad():
+                for name, leaf in leaves.items():
+                    leaf.copy_(torch.from_numpy(_contiguous(w[name])))
+                    leaf.grad = torch.from_numpy(_contiguous(g[name])).clone()
+            opt.step()
+            out[k] = _flat(leaves, layout)
+        return out
+
+
+def _tensors(data: tuple) -> tuple:
+    import torch
+
+    return tuple(
+        torch.from_numpy(_contiguous(d)) if isinstance(d, np.ndarray) else d
+        for d in data
+    )
+
+
+def _contiguous(a: NDArray) -> NDArray:
+    """A C-contiguous array of the same shape (``np.ascontiguousarray`` turns 0-d into 1-d)."""
+    return a if a.flags.c_contiguous and a.flags.writeable else np.array(a, order="C")
+
+
+def _leaves(problem: Problem, flat: NDArray) -> dict[str, Any]:
+    import torch
+
+    return {
+        name: torch.tensor(np.asarray(value), requires_grad=True)
+        for name, value in problem.layout.unflatten(np.asarray(flat, problem.dtype)).items()
+    }
+
+
+def _flat(leaves: dict[str, Any], layout: Any) -> NDArray:
+    return np.concatenate([leaves[n].detach().numpy().ravel() for n in layout.names])
 
 
 def loss_and_grad_torch(loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple) -> Any:

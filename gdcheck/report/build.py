@@ -78,7 +78,7 @@ def build_report(result: CrossCheckResult) -> dict[str, Any]:
     for name, run in result.runs.items():
         e = run.errors
         traj = run.trajectory
-        worst = int(np.nanargmax(e.rel)) if e.rel.size and np.isfinite(e.rel).any() else 0
+        worst = int(np.nanargmax(e.ratio)) if e.ratio.size and np.isfinite(e.ratio).any() else 0
         finite_drift = run.drift[np.isfinite(run.drift)]
         backends[name] = {
             "info": asdict(run.info),
@@ -95,9 +95,20 @@ def build_report(result: CrossCheckResult) -> dict[str, Any]:
                 "max_ulp": num(e.ulp.max()) if e.ulp.size else 0.0,
                 "worst_step": worst,
                 "worst_entry": int(e.worst_entry[worst]) if e.worst_entry.size else 0,
-                "steps_checked": int(e.rel.size),
-                "steps_over_tolerance": int((~(e.rel <= run.tolerance.grad)).sum()),
+                "worst_entry_label": result.layout.label(int(e.worst_entry[worst]))
+                if e.worst_entry.size and result.layout is not None
+                else None,
+                "max_error_over_tolerance": num(e.ratio.max()) if e.ratio.size else 0.0,
+                "steps_checked": int(e.ratio.size),
+                "steps_over_tolerance": int((~(e.ratio <= 1.0)).sum()),
                 "seconds": run.shadow_seconds,
+            },
+            "update": None
+            if run.update_ratio is None
+            else {
+                "max_error_over_tolerance": num(np.nanmax(run.update_ratio, initial=0.0)),
+                "steps_checked": len(run.update_ratio),
+                "steps_over_tolerance": int((np.nan_to_num(run.update_ratio).max(axis=1, initial=0.0) > 1).sum()),
             },
             "trajectory": {
                 "final_weights": nums(run.final_weights),
@@ -129,7 +140,9 @@ def build_report(result: CrossCheckResult) -> dict[str, Any]:
         "environment": environment(),
         "reference": {
             "backend": "numpy",
-            "gradient": "handwritten (2/m) X (y_hat - y)^T",
+            "gradient": result.problem.model.description or "handwritten model.grad"
+            if result.problem is not None
+            else "handwritten model.grad",
             "cost_checkpoints": [[k, c] for k, c in result.cost_checkpoints()],
             "final_weights": nums(result.runs["numpy"].final_weights)
             if "numpy" in result.runs
@@ -165,7 +178,17 @@ def verdict_text(result: CrossCheckResult) -> str:
     cfg = result.config
     fatal = [f for f in result.findings if f.fatal]
     if fatal:
-        return f"FAIL — {len(fatal)} finding(s): " + " ".join(f.message for f in fatal)
+        blame = {
+            "gradient": "the handwritten gradient is wrong",
+            "update": "the handwritten update is wrong (the gradient is right)",
+            "both": "the handwritten gradient and update are both wrong",
+        }.get(result.at_fault or "", "")
+        return (
+            f"FAIL — {len(fatal)} finding(s)"
+            + (f"; {blame}" if blame else "")
+            + ": "
+            + " ".join(f.message for f in fatal)
+        )
     others = [n for n in result.runs if n != "numpy"]
     n = len(result.reference.losses)
     where = "at the one step" if n == 1 else f"at every one of {n:,} steps"
@@ -181,8 +204,8 @@ def verdict_text(result: CrossCheckResult) -> str:
             else ("agree", "their own trajectories stay")
         )
         text = (
-            f"PASS — {', '.join(others)} {verb} with the handwritten gradient {where} (shadow "
-            f"check), and {own} within tolerance of the reference ({cfg.dtype})."
+            f"PASS — {', '.join(others)} {verb} with the handwritten gradient and update {where} "
+            f"(shadow checks), and {own} within tolerance of the reference ({cfg.dtype})."
         )
     explained = [f.message for f in result.findings if not f.fatal]
     return text + (" Explained by precision: " + " ".join(explained) if explained else "")

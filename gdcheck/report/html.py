@@ -14,7 +14,7 @@ from typing import Any
 from .plots import report_plots
 from .svg import MARKER, render_svg
 from .tables import cost_rows, drift_rows, version_rows, weight_rows
-from .text import analysis_lines, backend_rows, method_rows
+from .text import analysis_lines, backend_rows, config_summary, method_rows
 
 CSS = """
 .gdr{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.45;
@@ -69,8 +69,8 @@ def _verdict(report: dict[str, Any]) -> str:
     c = report["config"]
     meta = (
         f"{c.get('model', 'model')}: lr = {c.get('lr')}, steps = {c.get('steps')}, "
-        f"dtype = {c.get('dtype')}, {c.get('n_features')} feature(s), "
-        f"{c.get('n_examples')} examples; backends: {', '.join(c.get('backends', []))}."
+        f"dtype = {c.get('dtype')}, {config_summary(c)}; "
+        f"backends: {', '.join(c.get('backends', []))}."
     )
     tool = report.get("tool") or {}
     made = f"gdcheck {tool.get('version', '?')}, {report.get('created', '')}"
@@ -97,14 +97,14 @@ def _findings(report: dict[str, Any]) -> str:
     findings = report["verdict"].get("findings") or []
     if not findings:
         return ""
-    known = {"kind", "backend", "step", "entries", "message", "fatal"}
+    known = {"kind", "backend", "step", "entries", "labels", "message", "fatal"}
     items = []
     for f in findings:
         explained = f.get("fatal") is False
         where = [
             f"backend {f['backend']}" if f.get("backend") else "",
             f"step {f['step']}" if f.get("step") is not None else "",
-            ", ".join(f"w[{e}]" for e in f.get("entries") or []),
+            ", ".join(f.get("labels") or [f"w[{e}]" for e in f.get("entries") or []]),
         ]
         head = " · ".join(x for x in where if x)
         extra = "".join(

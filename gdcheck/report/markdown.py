@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .tables import weight_rows
-from .text import analysis_lines, backend_rows, fmt, method_rows
+from .text import analysis_lines, backend_rows, config_summary, fmt, method_rows
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -25,14 +25,14 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
         f"**{v['text']}**",
         "",
         f"lr = {c['lr']:g}, steps = {c['steps']:,}, dtype = {c['dtype']}, "
-        f"n = {c['n_features']} feature(s), m = {c['n_examples']} examples, "
+        f"{config_summary(c)}, "
         f"backends: {', '.join(c['backends'])}.",
         "",
         "## Backends",
         "",
         md_table(*backend_rows(report)),
         "",
-        "## Final weights against least squares",
+        "## Final weights against the closed-form optimum",
         "",
         md_table(*weight_rows(report)),
         "",

@@ -102,7 +102,7 @@ def _table(header: Any, rows: Any, title: str = "") -> Any:
 
 def print_report(report: dict[str, Any], file: IO[str] | None = None) -> None:
     """The tables and verdict of a cross-check report (``result.to_dict()``)."""
-    from .text import analysis_lines, backend_rows, method_rows, render_text
+    from .text import analysis_lines, backend_rows, config_summary, method_rows, render_text
 
     if not rich_available():
         print(render_text(report), file=file if file is not None else sys.stdout)
@@ -114,8 +114,7 @@ def print_report(report: dict[str, Any], file: IO[str] | None = None) -> None:
     items: list[Any] = [
         Text(
             f"gdcheck {report['tool']['version']} — {c['model']}: lr={c['lr']:g}, "
-            f"steps={c['steps']:,}, dtype={c['dtype']}, n={c['n_features']} feature(s), "
-            f"m={c['n_examples']} examples",
+            f"steps={c['steps']:,}, dtype={c['dtype']}, {config_summary(c)}",
             style="bold",
         ),
         "",

@@ -13,6 +13,16 @@ def fmt(x: Any, spec: str = ".3g") -> str:
     return format(x, spec)
 
 
+def config_summary(c: dict[str, Any]) -> str:
+    """``optimizer sgd (handwritten update), params w (2, 1): 2 entries, m = 500``."""
+    params = c.get("params") or {}
+    shapes = ", ".join(f"{n} {tuple(s)}" for n, s in params.items())
+    return (
+        f"optimizer {c.get('optimizer', 'sgd')} ({c.get('update', 'handwritten')} update), "
+        f"params {shapes or '?'}: {c.get('n_params', '?')} entries, N = {c.get('n_examples', '?')}"
+    )
+
+
 def backend_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the per-backend table (shared by text, Markdown and HTML)."""
     header = [
@@ -34,7 +44,7 @@ def backend_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 name + (" (reference)" if reference else ""),
                 "0 (the reference)"
                 if reference
-                else f"{fmt(s['max_rel_error'])} at step {s['worst_step']}, w[{s['worst_entry']}]",
+                else f"{fmt(s['max_rel_error'])} at step {s['worst_step']}, {s.get('worst_entry_label', s['worst_entry'])}",
                 fmt(b["tolerance"]["gradient"]),
                 "—" if reference else fmt(s["max_ulp"], ".2g"),
                 fmt(t["final_weights"]),
@@ -78,7 +88,7 @@ def analysis_lines(report: dict[str, Any]) -> list[str]:
             f"stable for lr < 2/λmax = {fmt(a['lr_bound'], '.4g')}."
         )
     if a.get("least_squares"):
-        lines.append(f"Least-squares optimum w*: {fmt(a['least_squares'])}")
+        lines.append(f"Closed-form optimum w*: {fmt(a['least_squares'])}")
     return lines
 
 
@@ -86,7 +96,7 @@ def render_text(report: dict[str, Any]) -> str:
     c = report["config"]
     head = (
         f"gdcheck {report['tool']['version']} — {c['model']}: lr={c['lr']:g}, steps={c['steps']:,}, "
-        f"dtype={c['dtype']}, n={c['n_features']} feature(s), m={c['n_examples']} examples"
+        f"dtype={c['dtype']}, {config_summary(c)}"
     )
     header, rows = backend_rows(report)
     parts = [

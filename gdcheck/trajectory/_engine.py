@@ -1,14 +1,18 @@
-"""The engine: run a model's handwritten gradient descent beside autodiff backends and compare.
+"""The engine: run a model's handwritten training beside autodiff backends, and compare.
 
-Two comparisons, both at every step (see DESIGN):
+Three comparisons, all at every step (see DESIGN, "Two ways to compare"):
 
-1. **shadow** — each backend's cost and gradient at the *reference's own* ``w_t``: a
-   difference here is the gradient formula, not accumulated rounding;
-2. **independent** — each backend's *own* gradient descent from the same ``w_0`` with its own
-   update; the weights are compared step by step (drift), and the final weights against the
-   least-squares optimum where the model has one.
+1. **shadow gradient** — each backend's gradient at the *reference's own* ``w_t``: a
+   difference here is the handwritten gradient, not accumulated rounding;
+2. **shadow update** — each library's optimizer (the optax / ``torch.optim`` twin of the
+   optimizer the update claims) fed the reference's own ``w_t`` and handwritten ``g_t``: a
+   difference here is the handwritten update, never the gradient;
+3. **independent** — each backend's *own* training from the same ``w_0``, with its own
+   gradient and its own library's optimizer; the weights are compared step by step (drift),
+   and the final weights against the model's closed-form optimum where it has one.
 
-The engine talks to backends only through the :class:`~gdcheck._types.Backend` protocol.
+The engine talks to backends only through the :class:`~gdcheck._types.Backend` protocol and
+to the model only through :class:`gdcheck.Model`'s fields.
 """
 
 from __future__ import annotations
@@ -16,20 +20,24 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .. import backends as backend_registry
-from .._types import Backend, Model, NDArray, Tolerance, Trajectory
+from .._types import Backend, NDArray, Tolerance, Trajectory
 from ..backends._common import steps_reported_to
-from ..check._diagnosis import Diagnosis, diagnose
-from ..errors import InputTypeError
-from ..params import ParamLayout
-from ..validation import check_backend_names, check_dtype, check_lr, check_steps
+from ..backends._problem import Problem
+from ..check._grad_output import call_grad
+from ..errors import InputError, InputTypeError
+from ..models._model import Model
+from ..params import parse_params
+from ..validation import check_backend_names, check_dtype, check_finite, check_lr, check_steps
+from ._findings import findings
+from ._floor import gradient_tolerance, measure_floor, update_tolerance
 from ._metrics import gradient_errors, weight_drift
 from ._result import BackendRun, CrossCheckConfig, CrossCheckResult, Finding
-from ._tolerance import drift_tolerance, gradient_tolerance, resolve_override
+from ._tolerance import drift_tolerances, resolve_override
 
 Progress = Callable[[str, str], None]
 """``progress(stage, backend)`` is called before each stage; the CLI draws a bar from it.
@@ -48,90 +56,81 @@ def _stage(progress: Progress, stage: str, backend: str, total: int) -> Iterator
         yield
 
 
-@dataclass(frozen=True)
-class _Bounds:
-    grad: float
-    drift: float
-
-
 def crosscheck(
     model: Model,
-    X: object,
-    y: object,
-    *,
+    *data: Any,
     lr: float = 0.01,
     steps: int = 10_000,
+    optimizer: Any = None,
     backends: Sequence[str] | str | None = None,
     dtype: str = "float64",
     tolerance: Tolerance | Mapping[str, Tolerance] | None = None,
     progress: Progress | None = None,
 ) -> CrossCheckResult:
-    """Cross-check ``model``'s handwritten gradient descent against autodiff, step by step.
+    """Cross-check ``model``'s handwritten gradient and update against autodiff, step by step.
 
     Args:
-      model: e.g. ``gdcheck.models.linear_regression()``.
-      X, y: data in the tutorial's layout, ``X`` (n, m) and ``y`` (1, m).
-      lr: learning rate η of ``w ← w − η ∇C``.
-      steps: number of updates K; costs are evaluated at ``w_0 … w_K``.
+      model: a :class:`gdcheck.Model`, e.g. ``gdcheck.models.linear_regression()``.
+      *data: the model's data, in the model's own layout (passed through ``model.prepare``).
+      lr: learning rate η.
+      steps: number of updates K; losses are evaluated at ``w_0 … w_K``.
+      optimizer: what the handwritten update claims to compute, from :mod:`gdcheck.optim`
+        (default ``gdcheck.optim.sgd()``): the libraries run its optax / ``torch.optim`` twin,
+        and a model without ``update`` runs its textbook rule.
       backends: names from ``("numpy", "jax", "torch")``; ``None`` runs every installed one.
         The NumPy reference (the handwritten code) always runs.
       dtype: ``"float64"`` or ``"float32"``.
       tolerance: a :class:`~gdcheck.Tolerance` or ``{dtype: Tolerance}`` replacing the
-        derived defaults (see :mod:`gdcheck.tolerance`).
+        derived defaults: ``grad`` then bounds every step's scaled error, ``drift`` the drift.
 
     Returns:
-      A :class:`~gdcheck.CrossCheckResult`; ``.passed`` is False on any gradient
-      mismatch, trajectory drift beyond tolerance, or divergence.
+      A :class:`~gdcheck.CrossCheckResult`; ``.passed`` is False on any gradient or update
+      mismatch, trajectory drift beyond tolerance, or divergence; ``.findings`` say where.
     """
     if not isinstance(model, Model):
         raise InputTypeError(
-            f"model must be a gdcheck model such as gdcheck.models.linear_regression(), got {model!r}."
+            "model must be a gdcheck.Model(name, loss, grad, init, update=None), such as "
+            f"gdcheck.models.linear_regression(); got {type(model).__name__}."
         )
     lr = check_lr(lr)
     steps = check_steps(steps)
     dtype = check_dtype(dtype)
+    optimizer = _optimizer(optimizer)
     requested = None if backends is None else check_backend_names(backends, backend_registry.NAMES)
     override = resolve_override(tolerance, dtype)
-    Xb, yb = model.prepare(X, y)
-    Xb, yb = Xb.astype(dtype), yb.astype(dtype)
+    problem = _problem(model, data, dtype, optimizer, lr)
     chosen, notes = backend_registry.resolve(requested)
     reference_backend = backend_registry.get(backend_registry.REFERENCE)
     report = progress or (lambda stage, name: None)
 
     started = time.perf_counter()
-    w0 = model.init_params(Xb)
     with _stage(report, "reference trajectory", reference_backend.name, steps + 1):
-        reference = reference_backend.trajectory(model, Xb, yb, w0, lr, steps)
+        reference = reference_backend.trajectory(problem, steps)
+    assert reference.grads is not None
     valid = steps + 1 if reference.diverged_at is None else reference.diverged_at
-    scale = (
-        np.stack(
-            [model.term_scale(w.reshape(-1, 1), Xb, yb).ravel() for w in reference.weights[:valid]]
-        )
-        if valid
-        else np.zeros((0, w0.size))
-    )
-
-    hessian = model.hessian(Xb)
-    eigenvalues = None if hessian is None else np.linalg.eigvalsh(hessian)
-    optimum = model.optimum(Xb, yb)
+    others = [b for b in chosen if b.name != backend_registry.REFERENCE]
+    floor_backend = others[0] if others else reference_backend
+    with _stage(report, "rounding floor", floor_backend.name, valid):
+        floor = measure_floor(problem, floor_backend, reference.weights[:valid])
+    eigenvalues = _eigenvalues(problem)
+    optimum = None if model.optimum is None else problem.flat(model.optimum(*problem.data))
 
     runs: dict[str, BackendRun] = {}
+    failed: dict[str, str] = {}
     for backend in chosen:
-        runs[backend.name] = _run_backend(
-            backend,
-            model,
-            Xb,
-            yb,
-            w0,
-            lr,
-            steps,
-            reference,
-            valid,
-            scale,
-            eigenvalues,
-            override,
-            report,
-        )
+        try:
+            runs[backend.name] = _run_backend(
+                backend, problem, reference, valid, floor, eigenvalues, override, report
+            )
+        except InputError:
+            raise
+        except Exception as exc:  # a backend that fails mid-run: keep the others' results
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            failed[backend.name] = (
+                f"{backend.name} failed during the cross-check ({type(exc).__name__}: {first}); "
+                "its checks are incomplete, the other backends' results are kept."
+            )
+            runs.pop(backend.name, None)
 
     result = CrossCheckResult(
         config=CrossCheckConfig(
@@ -140,216 +139,170 @@ def crosscheck(
             steps=steps,
             dtype=dtype,
             backends=tuple(runs),
-            n_features=Xb.shape[0] - 1,
-            n_examples=Xb.shape[1],
+            optimizer=optimizer.name,
+            update="handwritten" if model.update is not None else f"gdcheck.optim.{optimizer.name}",
+            params={n: list(s) for n, s in zip(problem.layout.names, problem.layout.shapes, strict=True)},
+            n_params=problem.layout.size,
+            n_examples=_n_examples(problem.data),
         ),
         reference=reference,
         runs=runs,
-        optimum=None if optimum is None else optimum.ravel(),
+        optimum=optimum,
         eigenvalues=eigenvalues,
         notes=notes,
         seconds=time.perf_counter() - started,
+        layout=problem.layout,
+        problem=problem,
     )
-    result.findings.extend(_findings(result, n_examples=Xb.shape[1]))
+    result.findings.extend(findings(result, floor_backend))
+    result.findings.extend(Finding("incomplete", name, 0, (), text) for name, text in failed.items())
     return result
 
 
 def _run_backend(
     backend: Backend,
-    model: Model,
-    X: NDArray,
-    y: NDArray,
-    w0: NDArray,
-    lr: float,
-    steps: int,
+    problem: Problem,
     reference: Trajectory,
     valid: int,
-    scale: NDArray,
+    floor: NDArray,
     eigenvalues: NDArray | None,
     override: Tolerance | None,
     report: Progress,
 ) -> BackendRun:
-    info = backend.info(check_dtype(str(X.dtype)))
+    info = backend.info(problem.dtype, problem.optimizer, problem.model)
+    assert reference.grads is not None
+    ref_grads = reference.grads[:valid]
     if backend.name == backend_registry.REFERENCE:
-        shadow_grads, shadow_seconds = reference.grads, 0.0
-        trajectory = reference
+        shadow_grads, shadow_seconds, trajectory = ref_grads, 0.0, reference
+        predicted = None
     else:
         with _stage(report, "shadow check", backend.name, valid):
-            shadow = backend.shadow(model, X, y, reference.weights[:valid])
+            shadow = backend.shadow(problem, reference.weights[:valid])
         shadow_grads, shadow_seconds = shadow.grads, shadow.seconds
-        with _stage(report, "independent trajectory", backend.name, steps + 1):
-            trajectory = backend.trajectory(model, X, y, w0, lr, steps)
-    assert reference.grads is not None
-    errors = gradient_errors(shadow_grads[:valid], reference.grads[:valid], scale)
+        with _stage(report, "update check", backend.name, valid):
+            predicted = backend.update_shadow(problem, reference.weights[:valid], ref_grads)
+        with _stage(report, "independent trajectory", backend.name, problem_steps(reference)):
+            trajectory = backend.trajectory(problem, problem_steps(reference))
+    eps_full = float(np.finfo(problem.dtype).eps)
+    n_terms = _n_examples(problem.data)
+    scale = floor / eps_full
+    tol_full = gradient_tolerance(shadow_grads, floor, problem.layout.sizes, n_terms, eps_full)
+    tol_eff = gradient_tolerance(shadow_grads, floor, problem.layout.sizes, n_terms, info.effective_eps)
+    if override is not None:  # the user's scalar bound, in the units of the scaled error
+        floor_row = np.maximum(np.abs(shadow_grads).max(axis=1, initial=0.0), scale.max(axis=1, initial=0.0))
+        tol_full = tol_eff = np.broadcast_to((override.grad * floor_row)[:, None], shadow_grads.shape)
+    errors = gradient_errors(ref_grads, shadow_grads, scale, tol_eff)
+    errors_full = gradient_errors(ref_grads, shadow_grads, scale, tol_full)
+    update_ratio = None
+    if predicted is not None and len(predicted):
+        nxt = reference.weights[1:valid]
+        upd_tol = update_tolerance(reference.weights[: valid - 1], nxt, info.effective_eps)
+        with np.errstate(invalid="ignore"):
+            update_ratio = np.abs(predicted.astype(np.float64) - nxt.astype(np.float64)) / upd_tol
     drift = weight_drift(trajectory.weights, reference.weights)
-    full, effective = (
-        _bounds(str(X.dtype), model.n_terms(X), lr, eigenvalues, steps, scale, reference, eps)
-        for eps in (None, info.effective_eps)
+    drift_full, drift_eff = (
+        drift_tolerances(problem, reference, valid, tol, eigenvalues, eps)
+        for tol, eps in ((tol_full, eps_full), (tol_eff, info.effective_eps))
     )
     if override is not None:
-        full = effective = _Bounds(override.grad, override.drift)
+        drift_full = drift_eff = np.full(len(drift), override.drift)
+    grad_scalar = float(np.nanmax(tol_full / np.maximum(scale, np.abs(shadow_grads)).clip(1e-300), initial=0.0))
+    grad_eff_scalar = float(np.nanmax(tol_eff / np.maximum(scale, np.abs(shadow_grads)).clip(1e-300), initial=0.0))
+    source = "user" if override is not None else "derived"
     return BackendRun(
         info=info,
         shadow_seconds=shadow_seconds,
         errors=errors,
+        errors_full=errors_full,
         trajectory=trajectory,
         drift=drift,
-        tolerance=Tolerance(full.grad, full.drift, {"source": "user" if override else "derived"}),
-        tolerance_precision=Tolerance(effective.grad, effective.drift),
-        shadow_grads=np.asarray(shadow_grads[:valid]),
+        tolerance=Tolerance(
+            override.grad if override else grad_scalar,
+            float(np.nanmax(drift_full, initial=0.0)),
+            {"source": source},
+        ),
+        tolerance_precision=Tolerance(
+            override.grad if override else grad_eff_scalar, float(np.nanmax(drift_eff, initial=0.0))
+        ),
+        shadow_grads=np.asarray(shadow_grads),
+        grad_tolerance=tol_eff,
+        drift_tolerance=drift_eff,
+        update_ratio=update_ratio,
+        update_predicted=predicted,
     )
 
 
-def _bounds(
-    dtype: str,
-    n_terms: int,
-    lr: float,
-    eigenvalues: NDArray | None,
-    steps: int,
-    scale: NDArray,
-    reference: Trajectory,
-    eps: float | None,
-) -> _Bounds:
-    grad = gradient_tolerance(dtype, n_terms, eps)
-    finite = reference.weights[np.isfinite(reference.weights).all(axis=1)]
-    drift = drift_tolerance(
-        dtype,
-        grad,
-        lr,
-        eigenvalues,
-        steps,
-        grad_scale=float(np.abs(scale).max()) if scale.size else 0.0,
-        weight_scale=float(np.abs(finite).max()) if finite.size else 1.0,
-        eps=eps,
+def problem_steps(reference: Trajectory) -> int:
+    return len(reference.losses) - 1
+
+
+def _optimizer(optimizer: Any) -> Any:
+    from .. import optim
+
+    if optimizer is None:
+        return optim.sgd()
+    if not isinstance(optimizer, optim.Optimizer):
+        raise InputTypeError(
+            "optimizer must come from gdcheck.optim (sgd(), momentum(beta), adam(b1, b2, eps), "
+            f"adamw(b1, b2, eps, weight_decay)); got {optimizer!r}."
+        )
+    return optimizer
+
+
+def _problem(model: Model, data: tuple, dtype: str, optimizer: Any, lr: float) -> Problem:
+    """Prepare the data, take ``init``'s params, and check the gradient's structure at step 0."""
+    for field_name in ("loss", "grad", "init"):
+        if not callable(getattr(model, field_name)):
+            raise InputTypeError(f"model {model.name!r}: {field_name} must be a function.")
+    if model.prepare is not None:
+        prepared = model.prepare(*data)
+        if not isinstance(prepared, tuple):
+            prepared = (prepared,)
+    else:
+        prepared = tuple(_as_data(d, i) for i, d in enumerate(data))
+    prepared = tuple(
+        d.astype(dtype) if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating) else d
+        for d in prepared
     )
-    return _Bounds(grad, drift)
+    for i, d in enumerate(prepared):
+        if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating):
+            check_finite(d, f"data[{i}]")
+    try:
+        params = model.init(*prepared)
+    except Exception as exc:
+        raise InputError(f"model {model.name!r}: init raised {type(exc).__name__}: {exc}") from exc
+    layout, tree = parse_params(params, dtype, single="w")
+    _, structure = call_grad(model.grad, layout, tree, prepared)
+    if structure is not None:
+        raise InputError(f"model {model.name!r} at step 0: {structure.message}")
+    w0 = layout.flatten(tree).astype(dtype)
+    return Problem(model, prepared, layout, dtype, optimizer, lr, w0)  # type: ignore[arg-type]
 
 
-def _findings(result: CrossCheckResult, n_examples: int) -> list[Finding]:
-    """Every disagreement, divergence and precision-explained difference, in words."""
-    found: list[Finding] = []
-    ref = result.reference
-    if ref.diverged_at is not None:
-        found.append(
-            Finding(
-                "diverged",
-                backend_registry.REFERENCE,
-                ref.diverged_at,
-                (),
-                result.divergence_message(ref.diverged_at),
-            )
-        )
-    elif (growing := _growing_beyond_bound(result)) is not None:
-        found.append(
-            Finding(
-                "diverged", backend_registry.REFERENCE, growing, (), result.growth_message(growing)
-            )
-        )
-    for name, run in result.runs.items():
-        pair = f"{name} vs {backend_registry.REFERENCE} (reference)"
-        rel = run.errors.rel
-        bad = np.flatnonzero(~(rel <= run.tolerance_precision.grad))
-        if bad.size:
-            k = int(bad[0])
-            entry = int(run.errors.worst_entry[k])
-            diagnosis = _diagnose(run, ref, bad, n_examples)
-            found.append(
-                Finding(
-                    "gradient",
-                    name,
-                    k,
-                    (entry,),
-                    f"{pair}: gradient differs at {bad.size} of {rel.size} steps, first at step {k}, "
-                    f"entry w[{entry}]: handwritten {ref.grads[k][entry]:.10g} vs {name} "
-                    f"{run.shadow_grads[k][entry]:.10g} (scaled error {rel[k]:.3g} > tolerance "
-                    f"{run.tolerance_precision.grad:.3g})."
-                    + (f" Looks like {diagnosis.kind}: {diagnosis.message}" if diagnosis else ""),
-                    diagnosis=diagnosis,
-                )
-            )
-        elif (rel > run.tolerance.grad).any():
-            k = int(np.argmax(rel))
-            found.append(
-                Finding(
-                    "precision",
-                    name,
-                    k,
-                    (int(run.errors.worst_entry[k]),),
-                    f"{pair}: gradient error up to {rel[k]:.3g} at step {k}, above the full-{run.info.dtype} "
-                    f"tolerance {run.tolerance.grad:.3g} but within what {name}'s matmul precision "
-                    f"({run.info.matmul_precision}) explains ({run.tolerance_precision.grad:.3g}).",
-                    fatal=False,
-                )
-            )
-        if name == backend_registry.REFERENCE:
-            continue
-        traj = run.trajectory
-        if traj.diverged_at is not None and ref.diverged_at is None:
-            found.append(
-                Finding(
-                    "diverged",
-                    name,
-                    traj.diverged_at,
-                    (),
-                    f"{name}: its own trajectory diverged at step {traj.diverged_at} "
-                    "while the reference's did not.",
-                )
-            )
-        both = np.isfinite(run.drift)
-        over = np.flatnonzero(both & (run.drift > run.tolerance_precision.drift))
-        if over.size:
-            k = int(over[0])
-            moved = np.abs(traj.weights[k] - ref.weights[k])
-            found.append(
-                Finding(
-                    "trajectory",
-                    name,
-                    k,
-                    tuple(int(i) for i in np.flatnonzero(moved == moved.max())),
-                    f"{pair}: weights drift apart from step {k} (relative drift {run.drift[k]:.3g} > "
-                    f"tolerance {run.tolerance_precision.drift:.3g}); final drift "
-                    f"{run.final_drift:.3g}.",
-                )
-            )
-    return found
+def _as_data(value: Any, i: int) -> Any:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
+        arr = np.asarray(value)
+        if arr.dtype == object or np.iscomplexobj(arr):
+            raise InputTypeError(f"data[{i}] is not a real numeric array (dtype {arr.dtype}).")
+        return arr
+    return value
 
 
-def _diagnose(run: BackendRun, ref: Trajectory, bad: NDArray, n_examples: int) -> Diagnosis | None:
-    """What the handwritten gradient's mistake looks like, at up to three failing steps.
+def _n_examples(data: tuple) -> int:
+    """N of the tolerance: the number of terms summed, taken as the largest data dimension."""
+    return max((d for a in data if isinstance(a, np.ndarray) for d in a.shape), default=1)
 
-    Per entry the tolerance is the shadow check's own: the run's scaled tolerance times the
-    step's floor ``max(‖r‖∞, ‖S‖∞)``. The diagnosis at the first failing step leads, and the
-    others say how many agree.
-    """
-    assert ref.grads is not None
-    p = ref.grads.shape[1]
-    layout = ParamLayout(("w",), ((p,),), is_dict=True)
-    picks = sorted({int(bad[0]), int(bad[len(bad) // 2]), int(bad[-1])})
-    found: list[Diagnosis] = []
-    for k in picks:
-        r = run.shadow_grads[k].astype(np.float64)
-        g = ref.grads[k].astype(np.float64)
-        tol = np.full(p, run.tolerance_precision.grad * run.errors.floor[k])
-        d = diagnose(layout, g, r, tol, data_dims=[n_examples])
-        if d is not None:
-            found.append(d)
-    if not found:
+
+def _eigenvalues(problem: Problem) -> NDArray | None:
+    if problem.model.hessian is None:
         return None
-    lead = found[0]
-    lead.points_checked = len(picks)
-    lead.points_agreeing = sum(1 for d in found if lead.same_as(d))
-    return lead
-
-
-def _growing_beyond_bound(result: CrossCheckResult) -> int | None:
-    """The first step whose cost exceeds the starting cost, when lr is past the stable bound.
-
-    Gradient descent with lr > 2/λmax diverges along the top eigenvector; a short run may
-    not have overflowed yet, but its cost has already grown.
-    """
-    bound = result.lr_bound
-    losses = result.reference.losses
-    if bound is None or result.config.lr <= bound or len(losses) < 2:
-        return None
-    grown = np.flatnonzero(losses[1:] > losses[0])
-    return int(grown[0]) + 1 if grown.size else None
+    H = np.asarray(problem.model.hessian(*problem.data), np.float64)
+    p = problem.layout.size
+    if H.shape != (p, p):
+        raise InputError(
+            f"model {problem.model.name!r}: hessian returned shape {H.shape}; it must be "
+            f"({p}, {p}), over the flattened params."
+        )
+    return np.linalg.eigvalsh((H + H.T) / 2)

@@ -53,23 +53,34 @@ class GradientErrors:
     """Per-step gradient errors of one backend against the reference (arrays of length K+1)."""
 
     abs: NDArray
-    rel: NDArray
+    rel: NDArray  # max|g − r| / max(‖r‖∞, ‖S‖∞), S = ν/ε the term size
     ulp: NDArray
-    worst_entry: NDArray  # index of the parameter entry with the largest error, per step
+    worst_entry: NDArray  # index of the entry with the largest error relative to its tolerance
     floor: NDArray  # max(‖r‖∞, ‖S‖∞) per step: what ``rel`` divides by
+    ratio: NDArray  # max_i |g_i − r_i| / τ_i: ≤ 1 passes (τ per entry, see trajectory._floor)
 
 
-def gradient_errors(grads: NDArray, ref: NDArray, scale: NDArray) -> GradientErrors:
-    """Errors of ``grads`` (K+1, p) against ``ref`` (K+1, p); ``scale`` (K+1, p) is the term size S."""
+def gradient_errors(grads: NDArray, ref: NDArray, scale: NDArray, tol: NDArray | None = None) -> GradientErrors:
+    """Errors of ``grads`` (K+1, p) against ``ref`` (K+1, p).
+
+    ``scale`` (K+1, p) is the term size S; ``tol`` (K+1, p) the per-entry tolerance (None:
+    every entry's tolerance is the step's floor, so ``ratio`` is ``rel``).
+    """
     diff = np.abs(grads.astype(np.float64) - ref.astype(np.float64))
-    floor = np.maximum(np.abs(ref).max(axis=1), np.abs(scale).max(axis=1))
+    floor = np.maximum(np.abs(ref).max(axis=1, initial=0.0), np.abs(scale).max(axis=1, initial=0.0))
     floor = np.where(floor > 0, floor, np.finfo(np.float64).tiny)
+    if tol is None:
+        tol = np.broadcast_to(floor[:, None], diff.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_entry = np.where(np.isnan(diff), np.inf, diff / tol)
+    worst = per_entry.argmax(axis=1) if per_entry.size else np.zeros(len(diff), int)
     return GradientErrors(
-        abs=diff.max(axis=1),
-        rel=diff.max(axis=1) / floor,
-        ulp=diff.max(axis=1) / np.spacing(floor.astype(grads.dtype)).astype(np.float64),
-        worst_entry=diff.argmax(axis=1),
+        abs=diff.max(axis=1, initial=0.0),
+        rel=diff.max(axis=1, initial=0.0) / floor,
+        ulp=diff.max(axis=1, initial=0.0) / np.spacing(floor.astype(grads.dtype)).astype(np.float64),
+        worst_entry=worst,
         floor=floor,
+        ratio=per_entry.max(axis=1, initial=0.0),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._types import BackendInfo, NDArray, Tolerance, Trajectory
+from ..params import ParamLayout
 from ..check._diagnosis import Diagnosis
 from ._metrics import GradientErrors
 
@@ -20,7 +21,10 @@ class CrossCheckConfig:
     steps: int
     dtype: str
     backends: tuple[str, ...]
-    n_features: int
+    optimizer: str
+    update: str  # "handwritten", or the gdcheck.optim rule the reference ran
+    params: dict[str, list[int]]  # name → shape
+    n_params: int
     n_examples: int
 
 
@@ -28,8 +32,14 @@ class CrossCheckConfig:
 class Finding:
     """One thing the checks found: where (check, backend, step, entries) and what, in words.
 
-    ``kind`` is ``gradient``, ``trajectory``, ``diverged`` or ``precision``; a finding with
-    ``fatal=False`` is explained (by the backend's precision) and does not fail the run.
+    ``kind`` is ``gradient`` (the handwritten gradient is wrong), ``update`` (the handwritten
+    update is wrong; the gradient may be right), ``trajectory`` (the independent runs drift
+    apart beyond tolerance with gradient and update right), ``diverged``, ``incomplete`` (a
+    backend failed), or one of the explained kinds that do not fail the run (``fatal=False``):
+    ``precision`` (within what the backend's precision explains), ``kink`` (the handwritten
+    gradient and autodiff pick different subgradients at an exact kink, e.g. ReLU at 0),
+    ``sensitivity`` (the run amplifies rounding: the libraries drift from each other as much as
+    from the reference).
     """
 
     kind: str
@@ -40,6 +50,8 @@ class Finding:
     fatal: bool = True
     diagnosis: Diagnosis | None = None
     """For a gradient finding: what the handwritten gradient's mistake looks like."""
+    labels: tuple[str, ...] = ()
+    """The entries as the parameters name them (``W1[2, 0]``)."""
 
 
 @dataclass
@@ -48,12 +60,17 @@ class BackendRun:
 
     info: BackendInfo
     shadow_seconds: float
-    errors: GradientErrors
+    errors: GradientErrors  # against the tolerance with the backend's effective precision
+    errors_full: GradientErrors  # against the full-precision tolerance
     trajectory: Trajectory
     drift: NDArray
     tolerance: Tolerance
     tolerance_precision: Tolerance
     shadow_grads: NDArray  # (K+1, p): the gradient at the reference's own w_t
+    grad_tolerance: NDArray  # (K+1, p): the per-entry gradient tolerance
+    drift_tolerance: NDArray  # (K+1,): the per-step relative drift tolerance
+    update_ratio: NDArray | None = None  # (K, p): |library's w_{k+1} − yours| / its tolerance
+    update_predicted: NDArray | None = None  # (K, p): the library's w_{k+1} from your w_k, g_k
 
     @property
     def final_weights(self) -> NDArray:
@@ -80,6 +97,17 @@ class CrossCheckResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     findings: list[Finding] = field(default_factory=list)
+    layout: ParamLayout | None = None
+    problem: Any = None  # the backends' Problem: model, prepared data, optimizer
+
+    @property
+    def at_fault(self) -> str | None:
+        """``"gradient"``, ``"update"``, ``"both"`` or None: what the fatal findings blame."""
+        kinds = {f.kind for f in self.findings if f.fatal}
+        blamed = {k for k in ("gradient", "update") if k in kinds}
+        if len(blamed) == 2:
+            return "both"
+        return next(iter(blamed), None)
 
     @property
     def passed(self) -> bool:
@@ -92,9 +120,16 @@ class CrossCheckResult:
         return next((f.diagnosis for f in self.findings if f.diagnosis is not None), None)
 
     @property
-    def final_weights(self) -> dict[str, NDArray]:
-        """Final weights of each backend's own trajectory, keyed by backend name."""
-        return {name: run.final_weights for name, run in self.runs.items()}
+    def final_weights(self) -> dict[str, Any]:
+        """Final weights of each backend's own trajectory, keyed by backend name, in the
+        params' structure (an array shaped like ``init``'s, or a dict keyed by parameter)."""
+        return {name: self.as_params(run.final_weights) for name, run in self.runs.items()}
+
+    def as_params(self, flat: NDArray) -> Any:
+        """A flat weight row in the params' structure."""
+        if self.layout is None:
+            return flat
+        return self.layout.to_user(self.layout.unflatten(np.asarray(flat)))
 
     @property
     def lr_bound(self) -> float | None:
@@ -104,7 +139,7 @@ class CrossCheckResult:
         return float(2.0 / self.eigenvalues.max())
 
     def distance_to_optimum(self, name: str) -> float | None:
-        """``‖w_final − w*‖∞`` for backend ``name`` (w* the least-squares optimum)."""
+        """``‖w_final − w*‖∞`` for backend ``name`` (w* the model's closed-form optimum)."""
         if self.optimum is None:
             return None
         return float(np.abs(self.runs[name].final_weights - self.optimum).max())
@@ -112,8 +147,8 @@ class CrossCheckResult:
     def divergence_message(self, step: int) -> str:
         bound = self.lr_bound
         why = (
-            f" Gradient descent on this model is stable only for lr < 2/λmax = {bound:.4g} "
-            f"(λmax = {self.eigenvalues.max():.4g} of the Hessian (2/m)XXᵀ); lr = {self.config.lr:g}."
+            f" Gradient descent on this model is stable only for lr < 2/λmax = {bound:.6g} "
+            f"(λmax = {self.eigenvalues.max():.6g} of the model's Hessian); lr = {self.config.lr:.6g}."
             if bound is not None and self.eigenvalues is not None
             else ""
         )
@@ -124,9 +159,9 @@ class CrossCheckResult:
         bound = self.lr_bound
         assert bound is not None and self.eigenvalues is not None
         return (
-            f"the reference run is diverging: lr = {self.config.lr:g} exceeds the stable bound "
-            f"2/λmax = {bound:.4g} (λmax = {self.eigenvalues.max():.4g} of the Hessian "
-            f"(2/m)XXᵀ), and the cost grew past its start from step {step} on "
+            f"the reference run is diverging: lr = {self.config.lr:.6g} exceeds the stable bound "
+            f"2/λmax = {bound:.6g} (λmax = {self.eigenvalues.max():.6g} of the model's "
+            f"Hessian), and the loss grew past its start from step {step} on "
             f"({losses[0]:.4g} → {losses[-1]:.4g} after {len(losses) - 1} steps); it has not "
             "overflowed yet."
         )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -78,3 +79,46 @@ def resolve_override(
     raise InputTypeError(
         f"tolerance must be a gdcheck.Tolerance or a dict of them keyed by dtype, got {override!r}."
     )
+
+
+def drift_tolerances(
+    problem: Any,
+    reference: Any,
+    valid: int,
+    grad_tol: NDArray,
+    eigenvalues: NDArray | None,
+    eps: float,
+) -> NDArray:
+    r"""Allowed relative drift at each step ``k = 0 … K`` between two correct trajectories.
+
+    One step of a correct run can differ from another by
+    :math:`\delta_k = \eta\, G\, \tau_k + c_u \epsilon \|w_k\|_\infty`, with ``τ_k`` the step's
+    largest per-entry gradient tolerance (absolute) and ``G`` the optimizer's gain
+    (:attr:`gdcheck.optim.Optimizer.gain`). For an optimizer that normalises its step
+    (Adam), the step's error is relative: a gradient entry at the rounding floor can turn its
+    step around, so :math:`\delta_k = \eta\, G \max_i \tau_{k,i} / (|r_{k,i}| + \tau_{k,i})`.
+    Errors then evolve as :math:`e_{k+1} = (I - \eta H) e_k + \delta_k` for SGD on a
+    quadratic with known Hessian, so the bound is :math:`\sum_{j<k} \rho^j \delta`; otherwise
+    it grows by ``δ`` per step. Divided by ``‖w_k‖∞``.
+    """
+    opt = problem.optimizer
+    steps = len(reference.losses)
+    w = np.abs(np.nan_to_num(reference.weights.astype(np.float64), nan=0.0)).max(axis=1, initial=0.0)
+    tau = np.zeros(steps)
+    if valid:
+        if getattr(opt, "relative", False):
+            assert reference.grads is not None
+            r = np.abs(reference.grads[:valid].astype(np.float64))
+            tau[:valid] = (grad_tol / (r + grad_tol)).max(axis=1, initial=0.0)
+        else:
+            tau[:valid] = grad_tol.max(axis=1, initial=0.0)
+        tau[valid:] = tau[valid - 1]
+    delta = problem.lr * float(getattr(opt, "gain", 1.0)) * tau + UPDATE_SAFETY[problem.dtype] * eps * w
+    if opt.name == "sgd" and eigenvalues is not None:
+        rho = float(np.max(np.abs(1.0 - problem.lr * np.asarray(eigenvalues))))
+    else:
+        rho = 1.0
+    bound = np.zeros(steps)
+    for k in range(1, steps):  # e_k ≤ ρ e_{k−1} + δ_{k−1}
+        bound[k] = min(rho, 1.0) * bound[k - 1] + delta[k - 1]
+    return bound / np.where(w > 0, w, 1.0)  # the normalisation of weight_drift

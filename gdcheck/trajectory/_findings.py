@@ -1,0 +1,309 @@
+"""Every disagreement, divergence and explained difference of a cross-check, in words.
+
+Findings say where (the check, the backend pair, the first step, the parameter entry as the
+params name it: ``W1[2, 0]``) and what, and blame the right code: a gradient finding only
+when the shadow gradient check fails, an update finding only when the library's optimizer fed
+*your own* weights and gradients disagrees with your update.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import backends as backend_registry
+from .._types import NDArray
+from ..check._diagnosis import Diagnosis, diagnose
+from ._metrics import weight_drift
+from ._result import BackendRun, CrossCheckResult, Finding
+
+KINK_CHECKS = 16
+"""Failing steps examined for a kink (a convention difference at a non-differentiable point)."""
+SENSITIVITY_SHARE = 0.1
+"""Drift beyond its bound is sensitivity, not a mistake, when the libraries' own runs are at
+least this share as far from each other as from the reference."""
+
+REF = backend_registry.REFERENCE
+
+
+def findings(result: CrossCheckResult, floor_backend: Any) -> list[Finding]:
+    found: list[Finding] = _divergence(result)
+    for name, run in result.runs.items():
+        if name == REF:
+            continue
+        pair = f"{name} vs {REF} (reference)"
+        mine = _gradient(result, name, run, pair, floor_backend)
+        mine += _update(result, name, run, pair)
+        mine += _drift(result, name, run, pair, blamed=any(f.fatal for f in mine))
+        found += mine
+    return found
+
+
+# -- divergence -----------------------------------------------------------------------------
+def _divergence(result: CrossCheckResult) -> list[Finding]:
+    ref = result.reference
+    if ref.diverged_at is not None:
+        return [Finding("diverged", REF, ref.diverged_at, (), result.divergence_message(ref.diverged_at))]
+    growing = _growing_beyond_bound(result)
+    if growing is not None:
+        return [Finding("diverged", REF, growing, (), result.growth_message(growing))]
+    return []
+
+
+def _growing_beyond_bound(result: CrossCheckResult) -> int | None:
+    """The first step whose loss exceeds the starting loss, when lr is past the stable bound."""
+    bound = result.lr_bound
+    losses = result.reference.losses
+    if bound is None or result.config.lr <= bound or len(losses) < 2:
+        return None
+    grown = np.flatnonzero(losses[1:] > losses[0])
+    return int(grown[0]) + 1 if grown.size else None
+
+
+# -- gradient -------------------------------------------------------------------------------
+def _gradient(
+    result: CrossCheckResult, name: str, run: BackendRun, pair: str, floor_backend: Any
+) -> list[Finding]:
+    ref, layout = result.reference, result.layout
+    assert ref.grads is not None and layout is not None
+    ratio = run.errors.ratio
+    bad = np.flatnonzero(~(ratio <= 1.0))
+    out: list[Finding] = []
+    if bad.size:
+        kinks, bad = _split_kinks(result, name, run, bad)
+        if kinks:
+            k = kinks[0]
+            entries = _wrong_entries(ref.grads[k], run.shadow_grads[k], run.grad_tolerance[k])
+            labels = tuple(layout.label(i) for i in entries[:8])
+            out.append(
+                Finding(
+                    "kink",
+                    name,
+                    k,
+                    tuple(entries[:8]),
+                    f"{pair}: at {len(kinks)} step(s) (first {k}) the handwritten gradient and "
+                    f"{name}'s differ at {', '.join(labels)}"
+                    + (" …" if len(entries) > 8 else "")
+                    + " only at that point: at nearby points on both sides they agree. The "
+                    "point is a kink (a non-differentiable point, e.g. ReLU at exactly 0), where "
+                    "each picks another subgradient (autodiff's maximum gives ½ at a tie, a mask "
+                    "z > 0 gives 0): a convention difference, not a mistake.",
+                    fatal=False,
+                    labels=labels,
+                )
+            )
+    if bad.size:
+        k = int(bad[0])
+        entry = int(run.errors.worst_entry[k])
+        label = layout.label(entry)
+        g, r = ref.grads[k][entry], run.shadow_grads[k][entry]
+        diagnosis = _diagnose(result, run, bad)
+        out.append(
+            Finding(
+                "gradient",
+                name,
+                k,
+                (entry,),
+                f"{pair}: gradient differs at {bad.size} of {ratio.size} steps, first at step {k}, "
+                f"entry {label}: handwritten {g:.10g} vs {name} {r:.10g} (difference "
+                f"{abs(float(g) - float(r)):.3g} > its tolerance {run.grad_tolerance[k][entry]:.3g})."
+                + (f" Looks like {diagnosis.kind}: {diagnosis.message}" if diagnosis else ""),
+                diagnosis=diagnosis,
+                labels=(label,),
+            )
+        )
+    elif (run.errors_full.ratio > 1).any() and not out:
+        k = int(np.argmax(run.errors_full.ratio))
+        entry = int(run.errors_full.worst_entry[k])
+        out.append(
+            Finding(
+                "precision",
+                name,
+                k,
+                (entry,),
+                f"{pair}: gradient error up to {run.errors_full.ratio[k]:.3g}× the full-"
+                f"{run.info.dtype} tolerance at step {k} ({layout.label(entry)}), within what "
+                f"{name}'s matmul precision ({run.info.matmul_precision}) explains.",
+                fatal=False,
+                labels=(layout.label(entry),),
+            )
+        )
+    return out
+
+
+def _wrong_entries(g: NDArray, r: NDArray, tol: NDArray) -> list[int]:
+    return [int(i) for i in np.flatnonzero(~(np.abs(g.astype(np.float64) - r) <= tol))]
+
+
+def _split_kinks(
+    result: CrossCheckResult, name: str, run: BackendRun, bad: NDArray
+) -> tuple[list[int], NDArray]:
+    """The failing steps that are kinks (checked: the first :data:`KINK_CHECKS`), and the rest."""
+    problem = result.problem
+    backend = backend_registry.get(name)
+    reference = backend_registry.get(REF)
+    rng = np.random.default_rng(0)
+    kinks = [int(k) for k in bad[:KINK_CHECKS] if _is_kink(problem, backend, reference, result, run, int(k), rng)]
+    rest = np.array([k for k in bad if int(k) not in set(kinks)], dtype=int)
+    return kinks, rest
+
+
+def _is_kink(problem: Any, backend: Any, reference: Any, result: CrossCheckResult, run: BackendRun, k: int, rng: np.random.Generator) -> bool:
+    """Yours and autodiff's agree a step ``h = √ε·max(1, ‖w‖∞)`` away on both sides, along a
+    random direction, though not at ``w_k`` itself: the difference lives on a set of measure
+    zero, which for a piecewise-smooth loss is a kink (one-sided derivatives differ there)."""
+    w = result.reference.weights[k].astype(np.float64)
+    if not np.isfinite(w).all():
+        return False
+    eps = float(np.finfo(problem.dtype).eps)
+    v = rng.standard_normal(w.size)
+    h = np.sqrt(eps) * max(1.0, float(np.abs(w).max(initial=0.0)))
+    points = np.stack([w + h * v, w - h * v]).astype(problem.dtype)
+    try:
+        r = backend.shadow(problem, points).grads.astype(np.float64)
+        g = reference.shadow(problem, points).grads.astype(np.float64)
+    except Exception:
+        return False
+    tol = run.grad_tolerance[k]
+    return bool(np.all(np.abs(g - r) <= tol))
+
+
+def _diagnose(result: CrossCheckResult, run: BackendRun, bad: NDArray) -> Diagnosis | None:
+    """What the handwritten gradient's mistake looks like, at up to three failing steps."""
+    ref, layout = result.reference, result.layout
+    assert ref.grads is not None and layout is not None
+    dims = sorted({d for a in result.problem.data if isinstance(a, np.ndarray) for d in a.shape})
+    picks = sorted({int(bad[0]), int(bad[len(bad) // 2]), int(bad[-1])})
+    found = []
+    for k in picks:
+        g = ref.grads[k].astype(np.float64)
+        r = run.shadow_grads[k].astype(np.float64)
+        d = diagnose(layout, g, r, run.grad_tolerance[k], data_dims=dims)
+        if d is not None:
+            found.append(d)
+    if not found:
+        return None
+    lead = found[0]
+    lead.points_checked = len(picks)
+    lead.points_agreeing = sum(1 for d in found if lead.same_as(d))
+    return lead
+
+
+# -- update ---------------------------------------------------------------------------------
+def _update(result: CrossCheckResult, name: str, run: BackendRun, pair: str) -> list[Finding]:
+    if run.update_ratio is None or result.config.update != "handwritten":
+        return []
+    ratio = run.update_ratio
+    worst = np.where(np.isnan(ratio), 0.0, ratio).max(axis=1, initial=0.0)
+    bad = np.flatnonzero(worst > 1.0)
+    if not bad.size:
+        return []
+    layout, ref = result.layout, result.reference
+    assert layout is not None and run.update_predicted is not None
+    k = int(bad[0])
+    entry = int(np.nanargmax(ratio[k]))
+    label = layout.label(entry)
+    w0, yours, theirs = (
+        float(ref.weights[k][entry]),
+        float(ref.weights[k + 1][entry]),
+        float(run.update_predicted[k][entry]),
+    )
+    step_yours, step_theirs = yours - w0, theirs - w0
+    factor = (
+        f" Your step is {step_yours / step_theirs:.6g} × theirs there."
+        if step_theirs != 0 and np.isfinite(step_yours / step_theirs)
+        else ""
+    )
+    opt = result.problem.optimizer
+    config = run.info.update
+    return [
+        Finding(
+            "update",
+            name,
+            k,
+            (entry,),
+            f"{pair}: the handwritten update is not {opt.name} ({opt.rule}): {config}, fed your "
+            f"own weights and gradients, differs from it at {bad.size} of {len(worst)} updates, "
+            f"first at step {k} → {k + 1}, entry {label}: yours {yours:.10g} vs {name}'s "
+            f"{theirs:.10g} (from w = {w0:.10g}).{factor} The gradient is not to blame: this "
+            "check uses your own gradient.",
+            labels=(label,),
+        )
+    ]
+
+
+# -- drift ----------------------------------------------------------------------------------
+def _drift(result: CrossCheckResult, name: str, run: BackendRun, pair: str, blamed: bool) -> list[Finding]:
+    ref = result.reference
+    traj = run.trajectory
+    out: list[Finding] = []
+    if traj.diverged_at is not None and ref.diverged_at is None:
+        out.append(
+            Finding(
+                "diverged",
+                name,
+                traj.diverged_at,
+                (),
+                f"{name}: its own trajectory diverged at step {traj.diverged_at} while the "
+                "reference's did not.",
+            )
+        )
+    both = np.isfinite(run.drift)
+    over = np.flatnonzero(both & (run.drift > run.drift_tolerance))
+    if not over.size:
+        return out
+    layout = result.layout
+    assert layout is not None
+    k = int(over[0])
+    moved = np.abs(traj.weights[k] - ref.weights[k])
+    entries = tuple(int(i) for i in np.flatnonzero(moved == moved.max()))[:8]
+    labels = tuple(layout.label(i) for i in entries)
+    text = (
+        f"{pair}: weights drift apart from step {k} (relative drift {run.drift[k]:.3g} > "
+        f"tolerance {run.drift_tolerance[k]:.3g}, largest at {', '.join(labels)}); final drift "
+        f"{run.final_drift:.3g}."
+    )
+    if blamed:
+        out.append(Finding("trajectory", name, k, entries, text + " A consequence of the mistake above.", labels=labels))
+        return out
+    spread = _library_spread(result, name, k)
+    if spread is not None and spread >= SENSITIVITY_SHARE * run.drift[k]:
+        out.append(
+            Finding(
+                "sensitivity",
+                name,
+                k,
+                entries,
+                text + f" The libraries' own runs are {spread:.3g} apart there too, with gradient "
+                "and update right at every step: this run amplifies rounding (its trajectory is "
+                "sensitive to the last bits), it is not a mistake.",
+                fatal=False,
+                labels=labels,
+            )
+        )
+        return out
+    out.append(
+        Finding(
+            "trajectory",
+            name,
+            k,
+            entries,
+            text + " The gradient and the update agree at every step, so the runs differ in "
+            "something else: state that is not reset, data that change between steps, or "
+            "randomness.",
+            labels=labels,
+        )
+    )
+    return out
+
+
+def _library_spread(result: CrossCheckResult, name: str, k: int) -> float | None:
+    """The largest relative drift between this library's run and another library's at step k."""
+    mine = result.runs[name].trajectory.weights
+    spreads = [
+        float(weight_drift(run.trajectory.weights[k : k + 1], mine[k : k + 1])[0])
+        for other, run in result.runs.items()
+        if other not in (name, REF)
+    ]
+    return max(spreads) if spreads else None

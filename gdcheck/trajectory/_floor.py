@@ -1,0 +1,110 @@
+r"""The per-step, per-entry gradient tolerance, from the same measured rounding floor as
+:func:`gdcheck.check_gradient`.
+
+At step ``k`` a handwritten gradient entry ``g_{k,i}`` passes against autodiff's ``r_{k,i}`` when
+
+.. math:: |g_{k,i} - r_{k,i}| \le \tau_r |r_{k,i}| + \tau_a^{(k,i)}, \qquad
+          \tau_r = 16\,\epsilon\sqrt{N}, \qquad
+          \tau_a^{(k,i)} = 64\,\max(\nu_{k,i},\ 0.01\max_{j \in p}\nu_{k,j}),
+
+``N`` the largest data dimension (the terms summed) and ``ν`` the **rounding floor**: how far
+the gradient moves when the parameters and (small) data are perturbed by a relative ``ε`` with
+random signs — ``ε`` times the size of the terms that make up each entry. Near the optimum the
+gradient is ~1e-15 but ``ν`` is not, so a correct gradient passes there.
+
+The floor changes slowly along a trajectory (it follows the size of the terms, not the
+gradient), so it is measured at :data:`FLOOR_POINTS` steps spread over the run, in two batched
+calls of one backend, and each step takes the larger floor of the two measured steps around
+it. A model that knows its term sizes may hand them over instead (``Model(term_scale=...)``):
+then :math:`\nu_k = \epsilon\, S(w_k)`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._types import NDArray
+from ..backends._problem import Problem
+from ..check._point import ATOL_SAFETY, FLOOR_SAMPLES, FLOOR_SHARE, RTOL_SAFETY, SMALL_DATA
+
+FLOOR_POINTS = 17
+"""Steps at which the rounding floor is measured (spread evenly, first and last included)."""
+
+
+def sample_steps(valid: int, points: int = FLOOR_POINTS) -> NDArray:
+    """Evenly spread step indices in ``[0, valid)``, first and last included."""
+    if valid <= points:
+        return np.arange(valid)
+    return np.unique(np.linspace(0, valid - 1, points).round().astype(int))
+
+
+def measure_floor(problem: Problem, backend: Any, weights: NDArray, seed: int = 0) -> NDArray:
+    """ν per step and entry, (K, p): measured at :func:`sample_steps`, held between them."""
+    valid = len(weights)
+    if valid == 0:
+        return np.zeros((0, problem.layout.size))
+    if problem.model.term_scale is not None:
+        eps = float(np.finfo(problem.dtype).eps)
+        return np.stack(
+            [
+                eps * np.abs(problem.flat(problem.model.term_scale(problem.user(w), *problem.data)))
+                for w in weights
+            ]
+        )
+    idx = sample_steps(valid)
+    at = np.asarray(weights[idx], np.float64)
+    base = backend.shadow(problem, at.astype(problem.dtype)).grads.astype(np.float64)
+    rng = np.random.default_rng(seed)
+    eps = float(np.finfo(problem.dtype).eps)
+    small = sum(int(np.size(a)) for a in problem.data if isinstance(a, np.ndarray)) <= SMALL_DATA
+    floor = np.zeros_like(base)
+    for _ in range(FLOOR_SAMPLES):
+        bumped = at * (1 + eps * rng.choice((-1.0, 1.0), at.shape))
+        data = None
+        if small:
+            data = tuple(
+                (a * (1 + eps * rng.choice((-1.0, 1.0), a.shape))).astype(a.dtype)
+                if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)
+                else a
+                for a in problem.data
+            )
+        moved = backend.shadow(problem, bumped.astype(problem.dtype), data).grads
+        floor = np.maximum(floor, np.abs(moved.astype(np.float64) - base))
+    floor[~np.isfinite(floor)] = 0.0
+    return _hold(idx, floor, valid)
+
+
+def _hold(idx: NDArray, floor: NDArray, valid: int) -> NDArray:
+    """Each step's floor: the larger of the measured steps at or around it."""
+    right = np.searchsorted(idx, np.arange(valid), side="left").clip(0, len(idx) - 1)
+    left = (right - (idx[right] > np.arange(valid))).clip(0, len(idx) - 1)
+    return np.maximum(floor[left], floor[right])
+
+
+def gradient_tolerance(
+    reference: NDArray, floor: NDArray, sizes: tuple[int, ...], n_terms: int, eps: float
+) -> NDArray:
+    """Per step and entry, :math:`\\tau_r|r| + \\tau_a` (see the module docstring), (K, p)."""
+    rtol = RTOL_SAFETY * eps * math.sqrt(max(1, n_terms))
+    r = np.abs(reference.astype(np.float64))
+    atol = np.empty_like(r)
+    start = 0
+    for size in sizes:
+        sl = slice(start, start + size)
+        start += size
+        share = FLOOR_SHARE * floor[:, sl].max(axis=1, initial=0.0, keepdims=True)
+        scale = r[:, sl].max(axis=1, initial=0.0, keepdims=True)
+        atol[:, sl] = np.maximum(ATOL_SAFETY * np.maximum(floor[:, sl], share), np.maximum(eps * scale, 1e-300))
+    return atol + rtol * r
+
+
+def update_tolerance(weights: NDArray, nxt: NDArray, eps: float) -> NDArray:
+    r"""Per step and entry, the rounding allowed between two evaluations of one update rule:
+    :math:`32\,\epsilon\,(|w_k| + |w_{k+1} - w_k|)` — the update's own arithmetic plus its
+    running state (momentum, moments), each a few roundings of numbers of those sizes."""
+    w = np.abs(weights.astype(np.float64))
+    step = np.abs(nxt.astype(np.float64) - weights.astype(np.float64))
+    return 32.0 * eps * (w + step) + 1e-300
