@@ -1,13 +1,25 @@
-"""Write a report directory: ``report.json`` first, then every format rendered from it.
+"""Write a report directory: ``report.json`` and every format rendered from it, all or nothing.
 
-gdcheck overwrites only files it wrote: each format carries a mark (the JSON's ``tool.name``,
-the Markdown's heading, a comment in SVG and HTML, a PNG text chunk), checked before anything
-is written.
+A report is never lost or half-written:
+
+- every file is written to a temporary file in the same directory, fsynced, and only when the
+  whole set is written are they all ``os.replace``-d into place (``report.json`` last); if any
+  write fails (a full disk, say), the temporaries are removed and the earlier set is untouched;
+- gdcheck overwrites only files it wrote: each format carries a mark (the JSON's ``tool.name``,
+  the Markdown's heading, a comment in SVG and HTML, a PNG text chunk), checked before anything
+  is written; a symbolic link pointing out of the directory is refused, never written through;
+- :func:`check_output_dir` refuses, before a run, a directory that cannot be written, lacks
+  room for the report, or already holds a report (unless ``force``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,63 +31,263 @@ from .svg import MARKER, render_svg
 
 PLOT_KEYS = ("gradient-error", "drift", "loss")
 PNG_MARK = b"tEXtSoftware\x00gdcheck"
+SCREENSHOT_BYTES = 1 << 20
+"""Room kept for report.png (the tutorial's is 0.36 MB)."""
+
+_BYTES_PER_POINT = 160  # JSON + HTML + SVG per stored step and backend (tutorial: ~140)
+_BASE_BYTES = 64 << 10
+_MAX_POINTS = 1001  # the series keep at most about this many steps
+_FULL_DISK = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_NO_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def estimate_report_bytes(
+    *, steps: int = 10_000, backends: int = 3, screenshot: bool = False
+) -> int:
+    """About how many bytes a report set takes on disk (over-estimated about twofold).
+
+    >>> estimate_report_bytes() < 1 << 20
+    True
+    """
+    points = min(max(steps, 0) + 1, _MAX_POINTS)
+    size = _BASE_BYTES + 2 * _BYTES_PER_POINT * points * max(backends, 1)
+    return size + (SCREENSHOT_BYTES if screenshot else 0)
 
 
 def save_report(
-    report: dict[str, Any], directory: Path, *, screenshot: bool = False
+    report: dict[str, Any], directory: Path, *, screenshot: bool = False, force: bool = True
 ) -> dict[str, Path]:
     """Write report.json and every format rendered from it into ``directory`` (created if
-    needed); return the paths by format."""
-    check_output_dir(directory, screenshot=screenshot)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = {"json": directory / "report.json"}
-    written["json"].write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
-    return {**written, **render_files(report, directory, screenshot=screenshot)}
+    needed), all or nothing; return the paths by format.
 
-
-def check_output_dir(directory: Path, *, screenshot: bool = False) -> None:
-    """Refuse, before any work, a report directory that cannot be written or holds files that
-    gdcheck did not write (they are never overwritten)."""
-    for parent in [directory, *directory.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(
-                    f"{str(parent)!r} is a file, so {str(directory)!r} cannot be a report "
-                    "directory; choose another output directory."
-                )
-            break
-    if directory.is_dir():
-        _refuse_foreign([directory / "report.json", *_targets(directory, screenshot)])
+    An existing report there is replaced only with ``force`` (the default for now; the CLI's
+    ``--force``)."""
+    check_output_dir(directory, screenshot=screenshot, force=force, needed=0)
+    files = {"json": (directory / "report.json", _json_bytes(report))}
+    files.update(_rendered(report, directory))
+    return _write_set(directory, files, screenshot=screenshot)
 
 
 def render_files(
     report: dict[str, Any], directory: Path, *, screenshot: bool = False
 ) -> dict[str, Path]:
     """Render report.md, report.html and ``plot-*.svg`` (and report.png with ``screenshot``,
-    which needs Chromium) from ``report`` into ``directory``."""
+    which needs Chromium) from ``report`` into ``directory``, all or nothing."""
+    _refuse_links(directory, _targets(directory, screenshot))
     _refuse_foreign(_targets(directory, screenshot))
-    written: dict[str, Path] = {}
+    return _write_set(directory, _rendered(report, directory), screenshot=screenshot)
+
+
+def check_output_dir(
+    directory: Path, *, screenshot: bool = False, force: bool = True, needed: int | None = None
+) -> None:
+    """Refuse, before any work, a report directory that cannot be written, has less free space
+    than ``needed`` bytes (default: :func:`estimate_report_bytes`; 0 skips the check), holds
+    files gdcheck did not write or links out of it, or (without ``force``) holds a report."""
+    base = _nearest_existing(directory)
+    if base == directory and not directory.is_dir():
+        raise InputError(
+            f"{str(directory)!r} is a file, so it cannot be a report directory; choose another "
+            "output directory."
+        )
+    if directory.is_dir():
+        targets = [directory / "report.json", *_targets(directory, screenshot)]
+        _refuse_links(directory, targets)
+        _refuse_foreign(targets)
+        held = [p.name for p in targets if p.exists()]
+        if held and not force:
+            raise InputError(
+                f"{directory} already holds a gdcheck report ({', '.join(held)}); use --force, "
+                "or --out another directory."
+            )
+    _check_writable(base, directory)
+    if needed is None:
+        needed = estimate_report_bytes(screenshot=screenshot)
+    _check_space(base, needed)
+
+
+def _nearest_existing(directory: Path) -> Path:
+    """``directory`` or the nearest ancestor that exists (refusing one that is a file)."""
+    for parent in [directory, *directory.parents]:
+        if parent.exists():
+            if parent != directory and not parent.is_dir():
+                raise InputError(
+                    f"{str(parent)!r} is a file, so {str(directory)!r} cannot be a report "
+                    "directory; choose another output directory."
+                )
+            return parent
+    return Path(".")
+
+
+def _check_writable(base: Path, directory: Path) -> None:
+    """Create and remove a probe file in ``base``: the only test that root and read-only
+    mounts answer truthfully."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".gdcheck-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        why = "" if base == directory else f" (where {directory} would be created)"
+        raise InputError(
+            f"cannot write in {base}{why} ({exc.strerror or exc}); choose a writable --out, or "
+            "fix the directory's permissions."
+        ) from None
+
+
+def _check_space(base: Path, needed: int) -> None:
+    if needed <= 0:
+        return
+    try:
+        free = shutil.disk_usage(base).free
+    except OSError:
+        return  # unknown: the writes themselves will tell
+    if free < needed:
+        raise InputError(
+            f"only {_size(free)} free on the disk that holds {base}, and the report needs about "
+            f"{_size(needed)}; free some space, or --out a directory on another disk."
+        )
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} bytes"
+    value, unit = float(n), "bytes"
+    for unit in ("kB", "MB", "GB"):  # noqa: B007 - the last unit is the one printed
+        value /= 1000
+        if value < 1000:
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _json_bytes(report: dict[str, Any]) -> bytes:
+    return (json.dumps(report, indent=1, allow_nan=False) + "\n").encode()
+
+
+def _rendered(report: dict[str, Any], directory: Path) -> dict[str, tuple[Path, bytes]]:
+    """Every derived format, rendered in memory: key -> (final path, bytes)."""
+    files: dict[str, tuple[Path, bytes]] = {}
     links: dict[str, str] = {}
-    plots = report_plots(report)
-    for plot in plots:
+    for plot in report_plots(report):
         path = directory / f"plot-{plot.key}.svg"
-        path.write_text(render_svg(plot, standalone=True))
-        written[f"plot-{plot.key}"] = path
+        files[f"plot-{plot.key}"] = (path, render_svg(plot, standalone=True).encode())
         links[plot.title] = path.name
+    files["markdown"] = (directory / "report.md", render_markdown(report, links).encode())
+    files["html"] = (directory / "report.html", render_html(report).encode())
+    return files
+
+
+def _write_set(
+    directory: Path, files: dict[str, tuple[Path, bytes]], *, screenshot: bool
+) -> dict[str, Path]:
+    """Write every file to a temporary beside it, then rename them all into place; on any
+    failure remove the temporaries and leave the directory as it was."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(exc, directory, directory) from None
+    _check_space(directory, sum(len(data) for _, data in files.values()))
+    temps: dict[str, Path] = {}
+    current = directory
+    try:
+        for key, (final, data) in files.items():
+            current = final
+            temps[key] = _new_temp(final)
+            _write_all(temps[key], data)
+        if screenshot:
+            from .browser import screenshot as take
+
+            current = directory / "report.png"
+            temps["png"] = _new_temp(current)
+            take(temps["html"], temps["png"], mark=PNG_MARK)
+            _fsync_file(temps["png"])
+    except OSError as exc:
+        _discard(temps.values())
+        raise _write_error(exc, directory, current) from None
+    except BaseException:
+        _discard(temps.values())
+        raise
+    written = {key: final for key, (final, _) in files.items()}
+    if screenshot:
+        written["png"] = directory / "report.png"
+    order = sorted(temps, key=lambda k: k == "json")  # the source of truth moves last
+    for done, key in enumerate(order):
+        try:
+            os.replace(temps[key], written[key])
+        except OSError as exc:
+            _discard(temps[k] for k in order[done:])
+            moved = ", ".join(written[k].name for k in order[:done]) or "none"
+            raise InputError(
+                f"could not move {written[key]} into place ({exc.strerror or exc}); already "
+                f"replaced: {moved}. Run `gdcheck report {directory}` to re-render them."
+            ) from None
+    _fsync_dir(directory)
     for key in PLOT_KEYS:  # a plot this report no longer has (e.g. one backend only)
         stale = directory / f"plot-{key}.svg"
         if f"plot-{key}" not in written and stale.exists():
             stale.unlink()
-    written["markdown"] = directory / "report.md"
-    written["markdown"].write_text(render_markdown(report, links))
-    written["html"] = directory / "report.html"
-    written["html"].write_text(render_html(report))
-    if screenshot:
-        from .browser import screenshot as take
-
-        written["png"] = directory / "report.png"
-        take(written["html"], written["png"], mark=PNG_MARK)
     return written
+
+
+def _new_temp(final: Path) -> Path:
+    """An empty temporary file beside ``final``, with the mode a plain open would give."""
+    fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.stem}-", suffix=final.suffix)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
+    return Path(name)
+
+
+def _write_all(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` and fsync it (the one place bytes reach the disk)."""
+    with path.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):  # some filesystems do not fsync directories
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _discard(paths: Any) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _write_error(exc: OSError, directory: Path, path: Path) -> InputError:
+    kept = "nothing was replaced; any earlier report there is unchanged"
+    if exc.errno in _FULL_DISK:
+        return InputError(
+            f"no space left on the disk while writing {path}; {kept}. Free some space, or --out "
+            "a directory on another disk."
+        )
+    if exc.errno in _NO_WRITE:
+        return InputError(
+            f"cannot write {path} ({exc.strerror}); {kept}. Choose a writable --out, or fix the "
+            "directory's permissions."
+        )
+    return InputError(f"could not write {path} ({exc.strerror or exc}); {kept}.")
 
 
 def _targets(directory: Path, screenshot: bool) -> list[Path]:
@@ -89,7 +301,8 @@ def ours(path: Path) -> bool:
         return True
     if not path.is_file():
         return False
-    head = path.read_bytes()[:4096]
+    with path.open("rb") as fh:
+        head = fh.read(4096)
     if path.suffix == ".json":
         try:
             return json.loads(path.read_text()).get("tool", {}).get("name") == "gdcheck"
@@ -100,6 +313,20 @@ def ours(path: Path) -> bool:
     if path.suffix == ".png":
         return PNG_MARK in head
     return MARKER.encode() in head
+
+
+def _refuse_links(directory: Path, paths: list[Path]) -> None:
+    """Refuse a report file that is a symbolic link to somewhere outside ``directory``."""
+    inside = directory.resolve()
+    for path in paths:
+        if path.is_symlink():
+            target = path.resolve()
+            if not target.is_relative_to(inside):
+                raise InputError(
+                    f"{path} is a symbolic link to {target}, outside the report directory "
+                    f"{directory}; gdcheck does not write through links. Remove the link, or "
+                    "choose another output directory."
+                )
 
 
 def _refuse_foreign(paths: list[Path]) -> None:
