@@ -1,4 +1,5 @@
-"""Trajectory baselines: keys, files (atomic, reproducible, race-safe) and the comparison's verdicts."""
+"""Trajectory baselines: keys, files (atomic, reproducible, race-safe) and the comparison's verdicts,
+for every model of the series under more than one optimizer."""
 
 from __future__ import annotations
 
@@ -7,24 +8,67 @@ import dataclasses
 import multiprocessing
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import gdcheck
-from gdcheck.models import LinearRegression
+from gdcheck import models, optim
+from gdcheck.models import _linear
 from gdcheck.testing import _baseline as baseline
 from gdcheck.testing import _baseline_store as store
 from gdcheck.testing._baseline import BaselineMismatch, Snapshot
+from gdcheck.testing._plugin import BaselineFixture, CrossCheckFailed, Settings
 
 X, Y = gdcheck.data.tutorial(seed=0)
 MODEL = gdcheck.models.linear_regression()
 STEPS = 60
 
+# Every model of the series: (factory, its synthetic data's name, the parameter a planted
+# mistake scales). The planted parameter's gradient is non-zero at w_0 in each.
+MODELS_UNDER_TEST = {
+    "linear_regression": (models.linear_regression, "w"),
+    "ridge": (lambda: models.ridge(alpha=0.1), "w"),
+    "logistic_regression": (models.logistic_regression, "w"),
+    "softmax_regression": (lambda: models.softmax_regression(classes=3), "W"),
+    "mlp": (lambda: models.mlp(hidden=8, l2=1e-3, seed=0), "W1"),
+}
+# (optimizer, learning rate). Adam normalises every entry's step, so scaling one parameter's
+# gradient barely moves its trajectory: only the gradient compared at w_0 catches it there.
+OPTIMIZERS_UNDER_TEST = {
+    "sgd": (optim.sgd, 0.05),
+    "adam": (lambda: optim.adam(b1=0.9, b2=0.999, eps=1e-8), 0.01),
+}
+SHORT = 20
+
 
 def _snap(dtype: str = "float64", lr: float = 0.01, model=MODEL, X=X, Y=Y) -> Snapshot:
     run = gdcheck.crosscheck(model, X, Y, lr=lr, steps=STEPS, backends=("numpy",), dtype=dtype)
     return baseline.snapshot(run, model, X, Y)
+
+
+def _planted(model: gdcheck.Model, param: str, factor: float = 1.5) -> gdcheck.Model:
+    """``model`` whose handwritten gradient of ``param`` is off by ``factor``."""
+
+    def grad(params, *data):
+        g = model.grad(params, *data)
+        return {**g, param: g[param] * factor} if isinstance(g, dict) else g * factor
+
+    return dataclasses.replace(model, grad=grad)
+
+
+def _fixture(directory: Path, update: bool, backends=("numpy",)) -> BaselineFixture:
+    """``gd_baseline`` as the plugin builds it, for a test ``t.py::case``, without pytester."""
+    settings = Settings(
+        backends=backends,
+        steps=SHORT,
+        update=update,
+        baseline_dir=directory,
+        nodeid="t.py::case",
+        rerecord="pytest --gdcheck-update-baselines t.py::case",
+    )
+    return BaselineFixture(settings, SimpleNamespace(user_properties=[]))
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +77,12 @@ def snap64() -> Snapshot:
 
 
 def _moved(snap: Snapshot, step: int, entry: int, by: float) -> Snapshot:
-    """A copy whose weights moved by ``by`` × the drift tolerance from ``step`` on, in one entry."""
+    """A copy whose weights moved by ``by`` × that step's drift tolerance from ``step`` on, in one entry."""
     out = copy.deepcopy(snap)
     w = out.arrays["weights"]
-    tol = snap.meta["tolerance"]["drift"] * np.abs(w[step]).max()
+    tol = snap.arrays["drift_tolerance"][step] * np.abs(w[step]).max()
     w[step:, entry] += by * tol
     return out
-
-
-@dataclasses.dataclass(frozen=True)
-class Ridge(LinearRegression):
-    name: str = "ridge"
-    alpha: float = 0.1
 
 
 def test_key_separates_model_configuration_and_dtype(snap64):
@@ -54,8 +92,8 @@ def test_key_separates_model_configuration_and_dtype(snap64):
         "lr": _snap(lr=0.02).digest,
         "dtype": _snap(dtype="float32").digest,
         "data": _snap(X=X * 2).digest,
-        "model": _snap(model=Ridge()).digest,
-        "model params": _snap(model=Ridge(alpha=0.2)).digest,
+        "model": _snap(model=models.ridge(alpha=0.1)).digest,
+        "model params": _snap(model=models.ridge(alpha=0.2)).digest,
     }
     assert digests["base"] == digests["again"]
     others = [v for k, v in digests.items() if k != "again"]
@@ -69,7 +107,14 @@ def test_files_round_trip_exactly_and_reproducibly(tmp_path, dtype):
     first = npz.read_bytes()
     back = store.read(npz)
     assert back.meta == snap.meta
-    assert set(back.arrays) == {"weights", "losses", "grads", "error.numpy"}
+    assert set(back.arrays) == {
+        "weights",
+        "losses",
+        "grads",
+        "drift_tolerance",
+        "grad_tolerance",
+        "error.numpy",
+    }
     for name, arr in snap.arrays.items():
         assert back.arrays[name].dtype == arr.dtype
         np.testing.assert_array_equal(back.arrays[name], arr)
@@ -91,6 +136,11 @@ def test_metadata_names_versions_platform_and_the_tolerance_used(snap64):
     assert 0 < tol["gradient"] < 1e-10 and 0 < tol["drift"] < 1e-10
     assert meta["key"]["lr"] == 0.01 and meta["key"]["steps"] == STEPS
     assert meta["key"]["dtype"] == "float64" and meta["key"]["model"]["name"] == "linear_regression"
+    assert meta["key"]["optimizer"] == {"name": "sgd", "hyper": {}}
+    assert meta["key"]["data"]["shapes"] == [[1, 500], [1, 500]]
+    assert meta["layout"] == {"names": ["w"], "shapes": [[2, 1]], "is_dict": False}
+    assert snap64.arrays["drift_tolerance"].shape == (STEPS + 1,)
+    assert snap64.arrays["grad_tolerance"].shape == (STEPS + 1, 2)
 
 
 def test_a_rerun_matches(snap64):
@@ -103,8 +153,11 @@ def test_a_move_reports_step_entries_and_amount(snap64):
     result = baseline.compare(snap64, moved)
     assert result.status == "changed" and not result.passed
     assert result.first_step == 7 and result.entries == (1,)
-    assert "first moved at step 7 of 60: w[1]" in result.message
-    assert "w[0]" not in result.lines[0]
+    assert result.labels == ("w[1, 0]",)
+    assert "first moved at step 7 of 60: w[1, 0]" in result.message
+    assert "w[0, 0]" not in result.lines[0]
+    tol = snap64.arrays["drift_tolerance"][7]
+    assert f"> tolerance {tol:.3g} at that step" in result.lines[0]
 
 
 def test_a_move_within_tolerance_is_not_a_move(snap64):
@@ -124,15 +177,11 @@ def test_other_environment_is_worded_apart_from_a_real_change(snap64):
 
 
 def test_the_gradient_at_w0_is_compared_directly(snap64):
-    class Half(LinearRegression):
-        def gradient(self, w, X, y):
-            return super().gradient(w, X, y) / 2
-
-    result = baseline.compare(snap64, _snap(model=Half()))
+    half = dataclasses.replace(MODEL, grad=lambda w, X, y: _linear.gradient(w, X, y) / 2)
+    result = baseline.compare(snap64, _snap(model=half))
     assert result.status == "changed" and result.first_step == 1 and result.entries == (0, 1)
-    assert (
-        "the handwritten gradient at w_0 changed" in result.message and "(×0.5)" in result.message
-    )
+    assert "the handwritten gradient at w_0 changed: w[0, 0] " in result.message
+    assert "(×0.5)" in result.message
     lr = baseline.compare(snap64, _snap(lr=0.02))
     assert set(lr.config_changes) == {"lr"}
     assert "gradient at w_0 is unchanged: the learning rate moved the trajectory" in lr.message
@@ -201,3 +250,99 @@ def test_racing_writers_leave_one_whole_recording(tmp_path):
     final = store.read(tmp_path / "shared.npz")
     assert final.key["lr"] in (0.01, 0.02)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shared.json", "shared.npz"]
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS_UNDER_TEST))
+@pytest.mark.parametrize("model_name", sorted(MODELS_UNDER_TEST))
+def test_every_model_records_matches_and_names_a_planted_mistake(tmp_path, model_name, opt_name):
+    make_model, param = MODELS_UNDER_TEST[model_name]
+    make_opt, lr = OPTIMIZERS_UNDER_TEST[opt_name]
+    model, data = make_model(), gdcheck.data.synthetic(model_name, seed=0)
+
+    recorder = _fixture(tmp_path, update=True)
+    run = recorder(model, *data, lr=lr, optimizer=make_opt())
+    (npz,) = store.candidates(tmp_path)
+    assert npz.stem.startswith(f"{model_name}-float64-")
+    assert recorder.item.user_properties == [("gdcheck_baseline", f"recorded {npz}")]
+    snap = store.read(npz)
+    assert snap.key["optimizer"]["name"] == opt_name
+    assert snap.key["steps"] == SHORT and snap.arrays["weights"].shape == (
+        SHORT + 1,
+        run.layout.size,
+    )
+    assert snap.layout == run.layout
+
+    # a re-run matches
+    assert _fixture(tmp_path, update=False)(model, *data, lr=lr, optimizer=make_opt()).passed
+
+    # a planted gradient mistake fails, naming the parameter the way the params name it
+    with pytest.raises(BaselineMismatch, match=r"^gdcheck: trajectory changed: t\.py::case") as exc:
+        _fixture(tmp_path, update=False)(_planted(model, param), *data, lr=lr, optimizer=make_opt())
+    text = str(exc.value)
+    first = text.splitlines()[1]
+    assert first.startswith("  first moved at step ")
+    assert f" {param}[" in first or f" {param} " in first, first
+    assert "the handwritten gradient at w_0 changed: " + param in text
+    assert "(×1.5)" in text
+    others = set(run.layout.names) - {param}
+    assert not any(f" {name}[" in first for name in others), first
+    comparison = baseline.compare(snap, _snapshot_of(_planted(model, param), data, lr, make_opt()))
+    assert comparison.labels and all(label.startswith(param) for label in comparison.labels)
+    assert comparison.status == "changed" and not comparison.passed
+
+    # another learning rate is another configuration: no baseline for it, the change named
+    with pytest.raises(BaselineMismatch, match=r"no baseline for this configuration") as exc:
+        _fixture(tmp_path, update=False)(model, *data, lr=2 * lr, optimizer=make_opt())
+    assert f"was recorded with a different one: lr {lr:g} → {2 * lr:g}." in str(exc.value)
+    assert "pytest --gdcheck-update-baselines t.py::case" in str(exc.value)
+
+
+def _snapshot_of(model: gdcheck.Model, data: tuple, lr: float, opt: optim.Optimizer) -> Snapshot:
+    run = gdcheck.crosscheck(model, *data, lr=lr, steps=SHORT, backends=("numpy",), optimizer=opt)
+    return baseline.snapshot(run, model, *data)
+
+
+def test_the_key_holds_the_optimizer_its_hyper_parameters_and_every_data_array():
+    X2, y2 = gdcheck.data.synthetic("softmax_regression", seed=0)
+    model = models.softmax_regression(classes=3)
+    keys = {
+        "sgd": _snapshot_of(model, (X2, y2), 0.05, optim.sgd()).key,
+        "adam": _snapshot_of(model, (X2, y2), 0.05, optim.adam()).key,
+        "adam b1": _snapshot_of(model, (X2, y2), 0.05, optim.adam(b1=0.8)).key,
+        "labels": _snapshot_of(model, (X2, np.roll(y2, 1)), 0.05, optim.sgd()).key,
+    }
+    assert keys["adam b1"]["optimizer"] == {
+        "name": "adam",
+        "hyper": {"b1": 0.8, "b2": 0.999, "eps": 1e-08},
+    }
+    assert keys["sgd"]["data"]["dtypes"] == [X2.dtype.str, y2.dtype.str]  # integer labels kept
+    assert len({baseline.key_digest(k) for k in keys.values()}) == len(keys)
+    changes = baseline._changes(baseline._flat(keys["adam"]), baseline._flat(keys["adam b1"]))
+    assert baseline.describe_changes(changes) == "optimizer.hyper.b1 0.9 → 0.8"
+
+
+def test_a_mistake_an_autodiff_backend_sees_fails_the_cross_check_and_names_the_move(tmp_path):
+    pytest.importorskip("torch")
+    data = gdcheck.data.synthetic("logistic_regression", seed=0)
+    model = models.logistic_regression()
+    _fixture(tmp_path, update=True, backends=("numpy", "torch"))(model, *data, lr=0.05)
+    with pytest.raises(CrossCheckFailed, match=r"cross-check failed") as exc:
+        _fixture(tmp_path, update=False, backends=("numpy", "torch"))(
+            _planted(model, "w"), *data, lr=0.05
+        )
+    text = str(exc.value)
+    assert "Against the baseline: first moved at step 1 of 20: w[0]" in text
+    assert "the handwritten gradient at w_0 changed: w[0]" in text
+
+
+def test_an_older_format_baseline_is_refused_with_the_command(tmp_path):
+    data = gdcheck.data.synthetic("linear_regression", seed=0)
+    _fixture(tmp_path, update=True)(MODEL, *data)
+    (npz,) = store.candidates(tmp_path)
+    old = store.read(npz)
+    old.meta["schema_version"] = 1
+    store.write(tmp_path, npz.stem + "x", old)  # another digest: found as this test's sibling
+    store.remove(npz)
+    with pytest.raises(BaselineMismatch, match=r"recorded in format 1 by an older gdcheck") as exc:
+        _fixture(tmp_path, update=False)(MODEL, *data)
+    assert "pytest --gdcheck-update-baselines t.py::case" in str(exc.value)

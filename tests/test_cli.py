@@ -52,5 +52,7 @@ def test_run_on_a_users_npy(tmp_path, capsys):
     )
     assert code == 0
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
-    assert report["config"]["n_features"] == 2 and report["config"]["dtype"] == "float32"
+    # two features and the intercept: w (3, 1) (the config names params, not n_features)
+    assert report["config"]["params"] == {"w": [3, 1]} and report["config"]["dtype"] == "float32"
+    assert report["config"]["n_examples"] == 200
     assert "PASS" in capsys.readouterr().out

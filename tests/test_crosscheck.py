@@ -2,51 +2,43 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import gdcheck
-from gdcheck.models import LinearRegression
+from gdcheck.models import _linear
 
 X, Y = gdcheck.data.tutorial(seed=0)
+TUTORIAL = gdcheck.models.linear_regression()
 
 
-class MissingTwo(LinearRegression):
-    """Drops the 2 of (2/m): the classic slip when the cost has no ½."""
-
-    def gradient(self, w, X, y):
-        return super().gradient(w, X, y) / 2
+def _variant(**fields):
+    return dataclasses.replace(TUTORIAL, **fields)
 
 
-class NoIntercept(LinearRegression):
-    """Forgets the intercept's gradient entry."""
-
-    def gradient(self, w, X, y):
-        g = super().gradient(w, X, y)
-        g[0] = 0.0
-        return g
+# Wrong models that must fail, each a realistic slip in the tutorial's code.
+MISSING_TWO = _variant(grad=lambda w, X, y: _linear.gradient(w, X, y) / 2)
+"""Drops the 2 of (2/m): the classic slip when the cost has no ½."""
 
 
-class SignFlipped(LinearRegression):
-    """(y − ŷ) instead of (ŷ − y)."""
-
-    def gradient(self, w, X, y):
-        return -super().gradient(w, X, y)
-
-
-class SignedUpdate(LinearRegression):
-    """A right gradient with a wrong update: w + lr·g."""
-
-    def update(self, w, grad, lr):
-        return w + lr * grad
+def _no_intercept(w, X, y):
+    g = _linear.gradient(w, X, y)
+    g[0] = 0.0
+    return g
 
 
-class NoisyGradient(LinearRegression):
-    """1 % error in the slope entry only."""
-
-    def gradient(self, w, X, y):
-        g = super().gradient(w, X, y)
-        return g * np.array([[1.0], [1.01]])
+NO_INTERCEPT = _variant(grad=_no_intercept)
+"""Forgets the intercept's gradient entry."""
+SIGN_FLIPPED = _variant(grad=lambda w, X, y: -_linear.gradient(w, X, y))
+"""(y − ŷ) instead of (ŷ − y)."""
+SIGNED_UPDATE = _variant(update=lambda w, g, state, lr: (w + lr * g, state))
+"""A right gradient with a wrong update: w + lr·g."""
+NOISY_GRADIENT = _variant(
+    grad=lambda w, X, y: _linear.gradient(w, X, y) * np.array([[1.0], [1.01]])
+)
+"""1 % error in the slope entry only."""
 
 
 def test_float64_tutorial_figures(tutorial64):
@@ -54,6 +46,7 @@ def test_float64_tutorial_figures(tutorial64):
     assert run.passed, run.summary()
     assert set(run.runs) == {"numpy", "jax", "torch"}
     ref = run.final_weights["numpy"]
+    assert ref.shape == (2, 1)  # the params' own structure
     for name, w in run.final_weights.items():
         assert np.abs(w - ref).max() / np.abs(ref).max() <= 1e-12, name
         assert run.distance_to_optimum(name) <= 1e-4
@@ -77,12 +70,12 @@ def test_tutorial_costs_match_the_tutorials_loop(tutorial64):
     """Cost at iteration k is computed at w_k, before that iteration's update."""
     model = gdcheck.models.linear_regression()
     Xb, y = model.prepare(X, y=Y)
-    w = model.init_params(Xb)
+    w = model.init(Xb, y)
     costs = {}
     for it in range(2001):
         if it % 2000 == 0:
-            costs[it] = float(model.cost(w, Xb, y))
-        w = model.update(w, model.gradient(w, Xb, y), 0.01)
+            costs[it] = float(model.loss(w, Xb, y))
+        w, _ = model.update(w, model.grad(w, Xb, y), None, 0.01)
     checkpoints = dict(tutorial64.cost_checkpoints(2000))
     assert checkpoints[0] == costs[0]
     assert checkpoints[2000] == costs[2000]
@@ -90,14 +83,14 @@ def test_tutorial_costs_match_the_tutorials_loop(tutorial64):
 
 
 def test_not_converged_after_1000_but_after_10000(tutorial64):
-    short = gdcheck.crosscheck(LinearRegression(), X, Y, steps=1000, backends=("numpy",))
+    short = gdcheck.crosscheck(TUTORIAL, X, Y, steps=1000, backends=("numpy",))
     assert short.distance_to_optimum("numpy") > 1e-2
     assert tutorial64.distance_to_optimum("numpy") < 1e-4
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_missing_factor_two_is_a_gradient_finding(dtype):
-    run = gdcheck.crosscheck(MissingTwo(), X, Y, steps=50, dtype=dtype)
+    run = gdcheck.crosscheck(MISSING_TWO, X, Y, steps=50, dtype=dtype)
     assert not run.passed
     found = {(f.kind, f.backend) for f in run.findings}
     assert ("gradient", "jax") in found and ("gradient", "torch") in found
@@ -107,22 +100,31 @@ def test_missing_factor_two_is_a_gradient_finding(dtype):
 
 
 def test_one_percent_error_in_one_entry_fails():
-    run = gdcheck.crosscheck(NoisyGradient(), X, Y, steps=20, backends=("numpy", "torch"))
+    run = gdcheck.crosscheck(NOISY_GRADIENT, X, Y, steps=20, backends=("numpy", "torch"))
     assert not run.passed
     f = next(f for f in run.findings if f.kind == "gradient")
     assert f.entries == (1,)
+    assert f.labels == ("w[1, 0]",) and "entry w[1, 0]" in f.message
 
 
-def test_wrong_update_is_a_trajectory_finding():
-    run = gdcheck.crosscheck(SignedUpdate(), X, Y, steps=30, backends=("numpy", "torch"))
+def test_wrong_update_is_an_update_finding_never_the_gradients():
+    run = gdcheck.crosscheck(SIGNED_UPDATE, X, Y, steps=30, backends=("numpy", "torch"))
     kinds = {f.kind for f in run.findings}
-    assert "trajectory" in kinds
+    assert "update" in kinds
     # the gradient at the reference's own w_t is still right: the shadow check passes
     assert "gradient" not in kinds
+    assert run.at_fault == "update"
+    update = next(f for f in run.findings if f.kind == "update")
+    assert update.step == 0 and "first at step 0 → 1" in update.message
+    assert "The gradient is not to blame" in update.message
+    assert (
+        "the handwritten update is wrong (the gradient is right)"
+        in run.to_dict()["verdict"]["text"]
+    )
 
 
 def test_zero_steps_is_one_evaluation():
-    run = gdcheck.crosscheck(LinearRegression(), X, Y, steps=0, backends=("numpy", "torch"))
+    run = gdcheck.crosscheck(TUTORIAL, X, Y, steps=0, backends=("numpy", "torch"))
     assert run.passed
     assert run.runs["torch"].errors.rel.size == 1
 
@@ -130,7 +132,7 @@ def test_zero_steps_is_one_evaluation():
 def test_user_tolerance_override_is_used_and_can_fail():
     strict = gdcheck.Tolerance(grad=0.0, drift=0.0)
     run = gdcheck.crosscheck(
-        LinearRegression(),
+        TUTORIAL,
         X,
         Y,
         steps=200,
@@ -140,7 +142,7 @@ def test_user_tolerance_override_is_used_and_can_fail():
     assert run.runs["jax"].tolerance.grad == 0.0
     assert not run.passed  # rounding-level differences exceed a zero tolerance
     loose = gdcheck.crosscheck(
-        MissingTwo(),
+        MISSING_TWO,
         X,
         Y,
         steps=5,
@@ -152,7 +154,7 @@ def test_user_tolerance_override_is_used_and_can_fail():
 
 def test_jax_x64_is_scoped_to_the_call():
     jnp = pytest.importorskip("jax.numpy")
-    gdcheck.crosscheck(LinearRegression(), X, Y, steps=3, backends=("numpy", "jax"))
+    gdcheck.crosscheck(TUTORIAL, X, Y, steps=3, backends=("numpy", "jax"))
     assert jnp.asarray(np.ones(2)).dtype == jnp.float32
 
 
@@ -173,9 +175,9 @@ def test_summary_names_backends_and_verdict(tutorial64):
 @pytest.mark.parametrize(
     ("model", "kind", "detail"),
     [
-        (MissingTwo(), "scaled", 0.5),
-        (NoIntercept(), "wrong_entries", {"w": [(0,)]}),
-        (SignFlipped(), "sign_flipped", None),
+        (MISSING_TWO, "scaled", 0.5),
+        (NO_INTERCEPT, "wrong_entries", {"w": [(0, 0)]}),
+        (SIGN_FLIPPED, "sign_flipped", None),
     ],
     ids=["missing_two", "no_intercept", "sign"],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import re
@@ -13,6 +14,7 @@ import gdcheck
 from gdcheck.backends.jax_backend import JaxBackend
 from gdcheck.backends.torch_backend import TorchBackend
 from gdcheck.cli import main
+from gdcheck.explain import _jaxpr
 from gdcheck.explain import _lesson as explain
 from gdcheck.explain._html import render_html
 from gdcheck.report import terminal
@@ -69,12 +71,14 @@ def test_the_jaxpr_is_mapped_to_the_formula(taught):
 def test_jaxpr_labels_come_from_the_program_not_from_a_fixed_list():
     """A cost with a bug (a sum, not a mean) is labelled differently, and does not match."""
 
-    class Summed(gdcheck.models.LinearRegression):
-        def cost(self, w, X, y):
-            return gdcheck.namespace(w).sum((self.predict(w, X) - y) ** 2)
+    def summed(w, X, y):
+        xp = gdcheck.namespace(w)
+        return xp.sum((xp.matrix_transpose(w) @ X - y) ** 2)
 
-    X, y = gdcheck.models.linear_regression().prepare(*gdcheck.data.tutorial(seed=0))
-    section, _numbers, facts = explain._jax_section(Summed(), np.zeros((2, 1)), X, y)
+    model = gdcheck.models.linear_regression()
+    X, y = model.prepare(*gdcheck.data.tutorial(seed=0))
+    variant = dataclasses.replace(model, loss=summed)
+    section, _numbers, facts = _jaxpr.jax_section(variant, np.zeros((2, 1)), X, y)
     assert facts["matches_formula"] is False
     assert "(2/m)·Xrᵀ" not in facts["labels"] and "2·Xrᵀ" in facts["labels"]
     said = terminal.lesson_text(explain.Lesson("", (section,)), width=10_000)
@@ -87,7 +91,7 @@ def test_the_torch_graph_lists_the_nodes_torch_recorded(taught, tutorial):
 
     X, y = tutorial
     w = torch.zeros((2, 1), dtype=torch.float64, requires_grad=True)
-    loss = gdcheck.models.linear_regression().cost(w, torch.from_numpy(X), torch.from_numpy(y))
+    loss = gdcheck.models.linear_regression().loss(w, torch.from_numpy(X), torch.from_numpy(y))
     found, stack = [], [loss.grad_fn]
     while stack:
         node = stack.pop()
@@ -106,7 +110,7 @@ def test_the_torch_graph_lists_the_nodes_torch_recorded(taught, tutorial):
 def test_the_first_step_agrees_across_backends(taught, tutorial):
     X, y = tutorial
     model = gdcheck.models.linear_regression()
-    expected = model.gradient(np.zeros((2, 1)), X, y).ravel()
+    expected = model.grad(np.zeros((2, 1)), X, y).ravel()
     step = taught.facts["first_step"]
     assert taught.facts["first_step_backends"][0] == "numpy"
     for name, numbers in step.items():
@@ -235,3 +239,34 @@ def test_lesson_prints_as_plain_text_without_rich(taught, monkeypatch):
     printed = out.getvalue()
     assert printed == terminal.lesson_text(taught)
     assert "\x1b" not in printed and "1. The cost and its derivative" in printed
+
+
+# Each section builder depends only on the blocks; the lesson assembles them; nothing imports up.
+_EXPLAIN_IMPORTS = {
+    "_blocks": set(),
+    "_jaxpr": {"_blocks"},
+    "_torch_graph": {"_blocks"},
+    "_first_step": {"_blocks"},
+    "_lr": {"_blocks"},
+    "_html": {"_blocks"},
+    "_lesson": {"_blocks", "_jaxpr", "_torch_graph", "_first_step", "_lr"},
+    "__init__": {"_html", "_lesson"},
+}
+
+
+def test_explain_modules_are_small_and_import_one_way():
+    import ast
+    from pathlib import Path
+
+    folder = Path(explain.__file__).parent
+    found = {p.stem for p in folder.glob("*.py")}
+    assert found == set(_EXPLAIN_IMPORTS), found ^ set(_EXPLAIN_IMPORTS)
+    for stem, allowed in _EXPLAIN_IMPORTS.items():
+        source = (folder / f"{stem}.py").read_text(encoding="utf-8")
+        assert len(source.splitlines()) <= 400, stem
+        siblings = {
+            (node.module or "").split(".")[0]
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.ImportFrom) and node.level == 1
+        }
+        assert siblings == allowed, (stem, siblings)

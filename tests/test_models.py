@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import gdcheck
+from gdcheck.models import _linear
 
 MODEL = gdcheck.models.linear_regression()
 
@@ -23,9 +24,26 @@ def test_prepare_prepends_a_row_of_ones():
     np.testing.assert_array_equal(Xb[1], X[0])
 
 
+def test_the_model_is_built_from_the_module_functions():
+    assert isinstance(MODEL, gdcheck.Model) and MODEL.name == "linear_regression"
+    assert MODEL.loss is _linear.cost and MODEL.grad is _linear.gradient
+    assert MODEL.init is _linear.init_params and MODEL.update is _linear.update
+    assert MODEL.prepare is _linear.prepare and MODEL.optimum is _linear.optimum
+    assert MODEL.hessian is _linear.hessian
+    assert MODEL.term_scale is None  # the engine measures the rounding floor
+
+
+def test_update_is_the_plain_gradient_step():
+    w, g = np.array([[1.0], [2.0]]), np.array([[0.5], [-4.0]])
+    new, state = MODEL.update(w, g, None, 0.25)
+    np.testing.assert_array_equal(new, [[0.875], [3.0]])
+    assert state is None
+    np.testing.assert_array_equal(w, [[1.0], [2.0]])  # the input is not modified
+
+
 def test_init_params_are_zeros_of_shape_n_plus_1():
-    Xb, _ = prepared()
-    w = MODEL.init_params(Xb)
+    Xb, y = prepared()
+    w = MODEL.init(Xb, y)
     assert w.shape == (2, 1) and not w.any()
 
 
@@ -33,31 +51,31 @@ def test_cost_is_the_mean_squared_residual_without_a_half():
     Xb, y = prepared()
     w = np.array([[1.0], [2.0]])
     expected = np.mean((w.T @ Xb - y) ** 2)
-    assert float(MODEL.cost(w, Xb, y)) == pytest.approx(expected, rel=1e-15)
+    assert float(MODEL.loss(w, Xb, y)) == pytest.approx(expected, rel=1e-15)
 
 
 def test_handwritten_gradient_matches_central_differences():
     Xb, y = prepared(m=50)
     w = np.array([[0.3], [-1.2]])
-    g = MODEL.gradient(w, Xb, y)
+    g = MODEL.grad(w, Xb, y)
     h = 1e-6
     for i in range(2):
         e = np.zeros_like(w)
         e[i] = h
-        fd = (MODEL.cost(w + e, Xb, y) - MODEL.cost(w - e, Xb, y)) / (2 * h)
+        fd = (MODEL.loss(w + e, Xb, y) - MODEL.loss(w - e, Xb, y)) / (2 * h)
         assert g[i, 0] == pytest.approx(fd, rel=1e-7)
 
 
 def test_term_scale_bounds_the_gradient():
     Xb, y = prepared()
     for w in (np.zeros((2, 1)), MODEL.optimum(Xb, y)):
-        assert np.all(MODEL.term_scale(w, Xb, y) >= np.abs(MODEL.gradient(w, Xb, y)))
+        assert np.all(_linear.term_scale(w, Xb, y) >= np.abs(MODEL.grad(w, Xb, y)))
 
 
 def test_optimum_zeroes_the_gradient():
     Xb, y = prepared()
     w_star = MODEL.optimum(Xb, y)
-    assert np.abs(MODEL.gradient(w_star, Xb, y)).max() < 1e-12
+    assert np.abs(MODEL.grad(w_star, Xb, y)).max() < 1e-12
     assert w_star[0, 0] == pytest.approx(5.0, abs=0.05)
     assert w_star[1, 0] == pytest.approx(3.0, abs=0.05)
 
@@ -77,9 +95,9 @@ def test_cost_runs_under_every_namespace():
     torch = pytest.importorskip("torch")
     Xb, y = prepared(m=20)
     w = np.array([[0.5], [0.25]])
-    ref = float(MODEL.cost(w, Xb, y))
-    assert float(MODEL.cost(jnp.asarray(w), jnp.asarray(Xb), jnp.asarray(y))) == pytest.approx(
+    ref = float(MODEL.loss(w, Xb, y))
+    assert float(MODEL.loss(jnp.asarray(w), jnp.asarray(Xb), jnp.asarray(y))) == pytest.approx(
         ref, rel=1e-6
     )
     t = torch.from_numpy
-    assert float(MODEL.cost(t(w), t(Xb), t(y))) == pytest.approx(ref, rel=1e-15)
+    assert float(MODEL.loss(t(w), t(Xb), t(y))) == pytest.approx(ref, rel=1e-15)

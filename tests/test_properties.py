@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gdcheck
-from gdcheck.models import LinearRegression
+from gdcheck.models import linear_regression
 
 
 @st.composite
@@ -26,10 +26,10 @@ def problems(draw):
 @given(problems(), st.integers(0, 25))
 def test_random_problems_agree_across_backends(problem, steps):
     X, y = problem
-    Xb, _ = LinearRegression().prepare(X, y)
-    lam_max = np.linalg.eigvalsh(LinearRegression().hessian(Xb)).max()
+    Xb, _ = linear_regression().prepare(X, y)
+    lam_max = np.linalg.eigvalsh(linear_regression().hessian(Xb)).max()
     lr = 0.5 / lam_max  # inside the stable region
-    run = gdcheck.crosscheck(LinearRegression(), X, y, lr=lr, steps=steps, dtype="float64")
+    run = gdcheck.crosscheck(linear_regression(), X, y, lr=lr, steps=steps, dtype="float64")
     assert run.passed, run.summary()
     ref = run.final_weights["numpy"]
     for w in run.final_weights.values():

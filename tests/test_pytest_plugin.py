@@ -15,18 +15,17 @@ from gdcheck.testing import _baseline_store as store
 pytest_plugins = ["pytester"]
 
 HEADER = """
+import dataclasses
+
 import numpy as np
 import pytest
 
 import gdcheck
-from gdcheck.models import LinearRegression
+from gdcheck.models import _linear
 
 X, Y = gdcheck.data.tutorial(seed=0)
-
-
-class MissingTwo(LinearRegression):
-    def gradient(self, w, X, y):
-        return super().gradient(w, X, y) / 2
+LINEAR = gdcheck.models.linear_regression()
+MISSING_TWO = dataclasses.replace(LINEAR, grad=lambda w, X, y: _linear.gradient(w, X, y) / 2)
 
 
 def loss(w, X, y):
@@ -40,11 +39,13 @@ def grad_missing_two(w, X, y):
     return (1 / X.shape[1]) * (Xb @ (w.T @ Xb - y).T)
 
 
-class MeanOverMMinusOne(LinearRegression):
+def _mean_over_m_minus_one(w, X, y):
     # plausible, and numpy-only cross-checks cannot see it: (2/(m-1)) instead of (2/m)
-    def gradient(self, w, X, y):
-        m = X.shape[1]
-        return (2 / (m - 1)) * (X @ (w.T @ X - y).T)
+    m = X.shape[1]
+    return (2 / (m - 1)) * (X @ (w.T @ X - y).T)
+
+
+MEAN_OVER_M_MINUS_ONE = dataclasses.replace(LINEAR, grad=_mean_over_m_minus_one)
 """
 
 TRAJECTORY = """
@@ -60,16 +61,16 @@ RERECORD = "pytest --gdcheck-update-baselines test_traj.py::test_traj"
 def _warm(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Run every code path once here first: in-process pytester drops the modules an inner run
     imports, and NumPy's and PyTorch's extension modules cannot be imported twice in a process."""
-    from gdcheck.models import LinearRegression
     from gdcheck.testing import _baseline as baseline
 
     X, Y = gdcheck.data.tutorial(seed=0)
+    model = gdcheck.models.linear_regression()
     for backends in (("numpy", "torch"), ("numpy",)):
-        run = gdcheck.crosscheck(LinearRegression(), X, Y, steps=5, backends=backends)
-        snap = baseline.snapshot(run, LinearRegression(), X, Y)
+        run = gdcheck.crosscheck(model, X, Y, steps=5, backends=backends)
+        snap = baseline.snapshot(run, model, X, Y)
         baseline.compare(snap, snap)
         store.read(store.write(tmp_path_factory.mktemp("warm"), "w", snap))
-    gdcheck.crosscheck(LinearRegression(), X, Y, steps=5, backends=("numpy",), dtype="float32")
+    gdcheck.crosscheck(model, X, Y, steps=5, backends=("numpy",), dtype="float32")
     if hasattr(gdcheck, "check_gradient"):
         ns: dict = {}
         exec(compile(HEADER, "<header>", "exec"), ns)
@@ -116,11 +117,11 @@ def test_a_right_gradient_passes_and_a_wrong_one_fails_with_the_findings(pt):
         """
         @pytest.mark.gdcheck(backends=("numpy", "torch"), steps=50)
         def test_right(gd_crosscheck):
-            assert gd_crosscheck(LinearRegression(), X, Y).passed
+            assert gd_crosscheck(LINEAR, X, Y).passed
 
         @pytest.mark.gdcheck(backends=("numpy", "torch"), steps=50)
         def test_wrong(gd_crosscheck):
-            gd_crosscheck(MissingTwo(), X, Y)
+            gd_crosscheck(MISSING_TWO, X, Y)
         """,
         name="test_grads",
     )
@@ -128,11 +129,11 @@ def test_a_right_gradient_passes_and_a_wrong_one_fails_with_the_findings(pt):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            ">       gd_crosscheck(MissingTwo(), X, Y)",
+            ">       gd_crosscheck(MISSING_TWO, X, Y)",
             "E       gdcheck.testing.CrossCheckFailed: gdcheck: cross-check failed "
             "(linear_regression, float64, lr=0.01, steps=50, backends=numpy, torch): 2 finding(s)",
             "E         [[]gradient[]] torch vs numpy (reference): gradient differs at 51 of 51 steps, "
-            "first at step 0, entry w[[]0[]]: *",
+            "first at step 0, entry w[[]0, 0[]]: *",
             "E         [[]trajectory[]] torch vs numpy (reference): weights drift apart from step 1*",
             "test_grads.py:*: CrossCheckFailed",
         ]
@@ -172,7 +173,7 @@ def test_assert_gradient_failure_shows_the_diagnosis_at_the_test_line(pt):
 
 
 def test_a_baseline_is_recorded_then_matched_and_rerecording_is_a_no_op(pt):
-    _write(pt, TRAJECTORY, model="LinearRegression()", lr=0.01)
+    _write(pt, TRAJECTORY, model="LINEAR", lr=0.01)
     recorded = pt.runpytest("--gdcheck-update-baselines")
     recorded.assert_outcomes(passed=1)
     recorded.stdout.fnmatch_lines(
@@ -196,10 +197,10 @@ def test_a_baseline_is_recorded_then_matched_and_rerecording_is_a_no_op(pt):
 
 
 def test_changing_the_learning_rate_fails_and_rerecording_replaces_the_old_baseline(pt):
-    _write(pt, TRAJECTORY, model="LinearRegression()", lr=0.01)
+    _write(pt, TRAJECTORY, model="LINEAR", lr=0.01)
     pt.runpytest("--gdcheck-update-baselines").assert_outcomes(passed=1)
     old = _baselines(pt)
-    _write(pt, TRAJECTORY, model="LinearRegression()", lr=0.02)
+    _write(pt, TRAJECTORY, model="LINEAR", lr=0.02)
     result = pt.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -208,7 +209,8 @@ def test_changing_the_learning_rate_fails_and_rerecording_replaces_the_old_basel
             "test_traj.py::test_traj (*lr=0.02*); this test's baseline "
             "baselines/test_traj/test_traj/linear_regression-float64-*.npz was recorded with a "
             "different one: lr 0.01 → 0.02.",
-            "E         first moved at step 1 of 80: w[[]0[]] 0.1317089566 → 0.2634179132 (Δ +0.132), w[[]1[]] *",
+            "E         first moved at step 1 of 80: w[[]0, 0[]] 0.1317089566 → 0.2634179132 (Δ +0.132), "
+            "w[[]1, 0[]] *",
             "E         the handwritten gradient at w_0 is unchanged: the learning rate moved the trajectory.",
             f"E           {RERECORD}",
         ]
@@ -222,9 +224,9 @@ def test_changing_the_learning_rate_fails_and_rerecording_replaces_the_old_basel
 
 
 def test_changing_the_gradient_code_fails_even_when_the_cross_check_cannot_see_it(pt):
-    _write(pt, TRAJECTORY, model="LinearRegression()", lr=0.01)
+    _write(pt, TRAJECTORY, model="LINEAR", lr=0.01)
     pt.runpytest("--gdcheck-update-baselines").assert_outcomes(passed=1)
-    _write(pt, TRAJECTORY, model="MeanOverMMinusOne()", lr=0.01)
+    _write(pt, TRAJECTORY, model="MEAN_OVER_M_MINUS_ONE", lr=0.01)
     result = pt.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -232,18 +234,56 @@ def test_changing_the_gradient_code_fails_even_when_the_cross_check_cannot_see_i
             "E       gdcheck.testing.BaselineMismatch: gdcheck: trajectory changed: test_traj.py::test_traj "
             "(linear_regression, float64, lr=0.01, steps=80, backends=numpy) no longer matches "
             "baselines/test_traj/test_traj/linear_regression-float64-*.npz.",
-            "E         first moved at step 1 of 80: w[[]0[]] 0.1317089566 → 0.1319729024 (Δ +0.000264), "
-            "w[[]1[]] 0.07489825255 → 0.0750483* (Δ +0.00015); relative drift 0.002 > tolerance *",
+            "E         first moved at step 1 of 80: w[[]0, 0[]] 0.1317089566 → 0.1319729024 (Δ +0.000264), "
+            "w[[]1, 0[]] 0.07489825255 → 0.0750483* (Δ +0.00015); relative drift 0.002 > tolerance *",
             "E         largest move: *",
-            "E         the handwritten gradient at w_0 changed: w[[]0[]] -13.17089566 → -13.19729024 (×1.002), *",
+            "E         the handwritten gradient at w_0 changed: w[[]0, 0[]] -13.17089566 → -13.19729024 (×1.002), *",
             "E         If the change is intended, re-record:",
             f"E           {RERECORD}",
         ]
     )
 
 
+MLP_TRAJECTORY = """
+SX, SY = gdcheck.data.synthetic("mlp", seed=0)
+MLP = gdcheck.models.mlp(hidden=8, l2=1e-3, seed=0)
+
+
+def _wrong_b2(params, X, Y):
+    g = MLP.grad(params, X, Y)
+    return {{**g, "b2": 2 * g["b2"]}}
+
+
+@pytest.mark.gdcheck(backends=("numpy",), steps=20)
+def test_mlp(gd_baseline):
+    gd_baseline({model}, SX, SY, lr=0.05, optimizer=gdcheck.optim.adam())
+"""
+
+
+def test_any_model_and_optimizer_is_recorded_and_a_change_is_named_as_its_params_name_it(pt):
+    _write(pt, MLP_TRAJECTORY, name="test_mlp", model="MLP")
+    pt.runpytest("--gdcheck-update-baselines").stdout.fnmatch_lines(
+        ["  recorded baselines/test_mlp/test_mlp/mlp-float64-*.npz"]
+    )
+    pt.runpytest().assert_outcomes(passed=1)
+    _write(pt, MLP_TRAJECTORY, name="test_mlp", model="dataclasses.replace(MLP, grad=_wrong_b2)")
+    result = pt.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E       gdcheck.testing.BaselineMismatch: gdcheck: trajectory changed: test_mlp.py::test_mlp "
+            "(mlp, float64, lr=0.05, steps=20, optimizer=adam(b1=0.9, b2=0.999, eps=1e-08), "
+            "backends=numpy) no longer matches baselines/test_mlp/test_mlp/mlp-float64-*.npz.",
+            "E         first moved at step 1 of 20: b2[[]0[]] *, b2[[]1[]] *, b2[[]2[]] *; relative drift * > "
+            "tolerance * at that step *",
+            "E         the handwritten gradient at w_0 changed: b2[[]0[]] * (×2), b2[[]1[]] * (×2), "
+            "b2[[]2[]] * (×2).",
+        ]
+    )
+
+
 def test_a_missing_baseline_fails_with_the_command_and_is_never_created_in_ci(pt, monkeypatch):
-    _write(pt, TRAJECTORY, model="LinearRegression()", lr=0.01)
+    _write(pt, TRAJECTORY, model="LINEAR", lr=0.01)
     monkeypatch.setenv("CI", "true")
     result = pt.runpytest()
     result.assert_outcomes(failed=1)
@@ -272,7 +312,7 @@ def test_a_missing_baseline_fails_with_the_command_and_is_never_created_in_ci(pt
 
 
 def test_a_baseline_from_other_versions_is_reported_as_such(pt):
-    _write(pt, TRAJECTORY, model="LinearRegression()", lr=0.01)
+    _write(pt, TRAJECTORY, model="LINEAR", lr=0.01)
     pt.runpytest("--gdcheck-update-baselines").assert_outcomes(passed=1)
     npz = pt.path / _baselines(pt)[1]
     snap = store.read(npz)
@@ -289,7 +329,7 @@ def test_a_baseline_from_other_versions_is_reported_as_such(pt):
             f"E   *BaselineMismatch: gdcheck: recorded under other versions/platform: numpy 1.26.4 → {np.__version__}.",
             "E         test_traj.py::test_traj (*) differs from baselines/*.npz by a relative drift of up to *, "
             "above the tolerance * but within 100× of it: likely from that, not from a change in the code.",
-            "E         first moved at step 40 of 80: w[[]1[]] *",
+            "E         first moved at step 40 of 80: w[[]1, 0[]] *",
             "E         Re-record under this environment with:",
         ]
     )
@@ -314,7 +354,7 @@ def test_marker_options_and_ini_configure_the_fixtures(pt):
 
         @pytest.mark.gdcheck(steps=30, backends=("numpy",))
         def test_float32_baseline(gd_baseline):
-            assert gd_baseline(LinearRegression(), X, Y).config.dtype == "float32"
+            assert gd_baseline(LINEAR, X, Y).config.dtype == "float32"
 
         @pytest.mark.gdcheck(step=3)
         def test_typo(gd_crosscheck):
@@ -343,7 +383,7 @@ def test_xdist_workers_record_and_compare_without_sharing_files(pt):
         @pytest.mark.gdcheck(backends=("numpy",), steps=40)
         @pytest.mark.parametrize("lr", [0.01, 0.02, 0.05, 0.1])
         def test_many(gd_baseline, lr):
-            gd_baseline(LinearRegression(), X, Y, lr=lr)
+            gd_baseline(LINEAR, X, Y, lr=lr)
         """,
         name="test_par",
     )
@@ -374,7 +414,7 @@ def test_a_session_that_does_not_use_gdcheck_imports_none_of_it(pt):
 
 
 def test_a_damaged_baseline_is_reported_at_the_test_line_without_gdcheck_frames(pt):
-    _write(pt, TRAJECTORY, model="LinearRegression()", lr=0.01)
+    _write(pt, TRAJECTORY, model="LINEAR", lr=0.01)
     pt.runpytest("--gdcheck-update-baselines").assert_outcomes(passed=1)
     npz = pt.path / _baselines(pt)[1]
     npz.write_bytes(npz.read_bytes()[:50])
@@ -382,7 +422,7 @@ def test_a_damaged_baseline_is_reported_at_the_test_line_without_gdcheck_frames(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            ">       gd_baseline(LinearRegression(), X, Y, lr=0.01)",
+            ">       gd_baseline(LINEAR, X, Y, lr=0.01)",
             "E       gdcheck.testing.BaselineMismatch: gdcheck: baseline *.npz could not be read (*); "
             "delete it and re-record.",
         ]
@@ -401,7 +441,7 @@ def test_a_bare_assert_on_a_failed_result_still_shows_the_diagnosis(pt):
             assert res.passed
 
         def test_crosscheck_result():
-            run = gdcheck.crosscheck(MissingTwo(), X, Y, steps=20, backends=("numpy", "torch"))
+            run = gdcheck.crosscheck(MISSING_TWO, X, Y, steps=20, backends=("numpy", "torch"))
             assert run.passed
 
         def test_unrelated():

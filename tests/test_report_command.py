@@ -3,6 +3,7 @@ bad input with one line and no traceback."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -10,17 +11,16 @@ import pytest
 
 import gdcheck
 from gdcheck.cli import main
-from gdcheck.models import LinearRegression
+from gdcheck.models import _linear
 from gdcheck.report import SCHEMA_VERSION
 
 DERIVED = ("report.md", "report.html", "plot-gradient-error.svg", "plot-drift.svg", "plot-loss.svg")
 
 
-class Signed(LinearRegression):
-    """A wrong sign in the gradient: a failing report."""
-
-    def gradient(self, w, X, y):
-        return -super().gradient(w, X, y)
+SIGNED = dataclasses.replace(
+    gdcheck.models.linear_regression(), grad=lambda w, X, y: -_linear.gradient(w, X, y)
+)
+"""A wrong sign in the gradient: a failing report."""
 
 
 def _save(directory, model=None, **kw):
@@ -70,7 +70,7 @@ def test_accepts_the_json_path_and_keeps_its_content(copy):
 
 
 def test_a_failing_report_exits_1(tmp_path, capsys):
-    _save(tmp_path, Signed(), steps=20, backends=("numpy", "torch"))
+    _save(tmp_path, SIGNED, steps=20, backends=("numpy", "torch"))
     assert main(["report", str(tmp_path)]) == 1
     assert "FAIL" in capsys.readouterr().out
 

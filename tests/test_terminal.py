@@ -178,11 +178,13 @@ def test_the_engine_reports_every_stage_and_its_steps(backend):
     )
     assert seen.stages == [
         ("reference trajectory", "numpy"),
+        ("rounding floor", backend),  # measured with the first autodiff backend
         ("shadow check", backend),
+        ("update check", backend),
         ("independent trajectory", backend),
     ]
     for stage, reports in seen.steps.items():
-        assert reports and reports[-1] == (51, 51), stage  # every stage ends complete
+        assert reports and reports[-1][0] == reports[-1][1] > 0, stage  # every stage ends complete
     assert [d for d, _ in seen.steps[("reference trajectory", "numpy")]] == list(range(1, 52))
     own = seen.steps[("independent trajectory", backend)]
     # PyTorch's loop reports each step; JAX's compiled lax.scan reports once, at the end
@@ -200,7 +202,7 @@ def test_a_plain_callable_progress_still_works():
         backends=("numpy",),
         progress=lambda stage, backend: stages.append(stage),
     )
-    assert stages == ["reference trajectory"]
+    assert stages == ["reference trajectory", "rounding floor"]  # the floor from numpy alone
 
 
 def test_explain_and_help_load_no_rich_jax_or_torch_at_import():

@@ -88,7 +88,6 @@ class TorchBackend:
         return Shadow(np.concatenate(losses), np.concatenate(grads), time.perf_counter() - t0)
 
     def trajectory(self, problem: Problem, steps: int) -> Trajectory:
-        import torch
 
         t0 = time.perf_counter()
         layout, loss = problem.layout, problem.model.loss
@@ -130,16 +129,14 @@ class TorchBackend:
                     leaf.grad = torch.from_numpy(_contiguous(g[name])).clone()
             opt.step()
             out[k] = _flat(leaves, layout)
+            report_steps(k + 1)
         return out
 
 
 def _tensors(data: tuple) -> tuple:
     import torch
 
-    return tuple(
-        torch.from_numpy(_contiguous(d)) if isinstance(d, np.ndarray) else d
-        for d in data
-    )
+    return tuple(torch.from_numpy(_contiguous(d)) if isinstance(d, np.ndarray) else d for d in data)
 
 
 def _contiguous(a: NDArray) -> NDArray:

@@ -1,8 +1,12 @@
-"""``gdcheck check FILE.py``: check the handwritten gradient a file defines.
+"""``gdcheck check FILE.py``: check the handwritten gradient (and update) a file defines.
 
-The file defines ``loss(params, *data)``, ``grad(params, *data)``, ``params`` and ``data`` (a
-tuple), and optionally ``dtype``; see ``gdcheck/examples/linear_regression_check.py``.
-Exit codes: 0 right, 1 wrong, 2 bad input.
+The file defines ``loss(params, *data)``, ``grad(params, *data)``, ``data`` (a tuple), and
+``params`` or ``init(*data)``; optionally ``dtype``. That is a one-point check
+(:func:`gdcheck.check_gradient`). With ``--steps K`` and an ``init``, the file's model —
+``gdcheck.Model(name=<file stem>, loss, grad, init, update)``, with the optional ``update``,
+``optimizer`` (a :mod:`gdcheck.optim` object) and ``lr`` — is cross-checked along K steps
+(:func:`gdcheck.crosscheck`). Examples: ``gdcheck/examples/linear_regression_check.py``,
+``gdcheck/examples/logistic_check.py``. Exit codes: 0 right, 1 wrong, 2 bad input.
 """
 
 from __future__ import annotations
@@ -13,29 +17,62 @@ from pathlib import Path
 from typing import Any
 
 from ._common import EXIT_MISMATCH, EXIT_OK
+from ._crosscheck import add_backend_options, add_quiet_option, crosscheck_and_report
 
 REQUIRED = ("loss", "grad", "params", "data")
+"""What a file must define; ``init(*data)`` may stand in for ``params``."""
+DEFAULT_LR = 0.01
+CONVENTION = (
+    "it must define loss(params, *data), grad(params, *data), data (a tuple) and params or "
+    "init(*data). See gdcheck/examples/linear_regression_check.py and "
+    "gdcheck/examples/logistic_check.py."
+)
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "check",
-        help="check the loss and handwritten gradient a Python file defines",
+        help="check the loss and handwritten gradient (and update) a Python file defines",
         description="Check a handwritten gradient against JAX and PyTorch autodiff and "
         "autodiff-free witnesses. FILE.py defines loss(params, *data), grad(params, *data), "
-        "params and data (a tuple); optionally dtype. Example: "
-        "gdcheck/examples/linear_regression_check.py",
+        "data (a tuple), and params (the point to check) or init(*data); optionally dtype. "
+        "With --steps K the file must define init(*data), and may define update(params, grads, "
+        "state, lr) -> (params, state), optimizer (a gdcheck.optim object, what the update "
+        "computes) and lr: the model is trained for K steps beside JAX and PyTorch and every "
+        "step is cross-checked, as gdcheck demo does. Examples: "
+        "gdcheck/examples/linear_regression_check.py (one point), "
+        "gdcheck/examples/logistic_check.py (dict params and init: try --steps 200).",
     )
-    p.add_argument("file", help="a .py file defining loss, grad, params and data")
+    p.add_argument("file", help="a .py file defining loss, grad, data, and params or init")
+    add_backend_options(p, dtype_default=None)
     p.add_argument(
-        "--dtype",
-        choices=("float64", "float32"),
-        default=None,
-        help="the dtype your gradient runs in (default: the file's dtype or params')",
+        "--witnesses",
+        default="auto",
+        choices=("auto", "directions", "entries", "none"),
+        help="autodiff-free witnesses of the one-point check (default auto)",
     )
-    p.add_argument("--backends", default=None, help="comma-separated, from jax,torch")
-    p.add_argument("--witnesses", default="auto", choices=("auto", "directions", "entries", "none"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the one-point check's extra points (default 0)"
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="cross-check K steps of training from init instead of one point "
+        "(default: none, the one-point check)",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help=f"with --steps: the learning rate (default: the file's lr, else {DEFAULT_LR})",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="with --steps: write the report to this directory (default: none written)",
+    )
+    add_quiet_option(p)
 
 
 def load_definitions(path: str) -> dict[str, Any]:
@@ -44,9 +81,7 @@ def load_definitions(path: str) -> dict[str, Any]:
 
     file = Path(path)
     if not file.exists():
-        raise InputError(
-            f"{path!r} does not exist; pass a .py file defining {', '.join(REQUIRED)}."
-        )
+        raise InputError(f"{path!r} does not exist; pass a .py file: {CONVENTION}")
     if file.suffix != ".py":
         raise InputError(f"{path!r} is not a .py file; gdcheck check runs a Python file.")
     try:
@@ -55,34 +90,86 @@ def load_definitions(path: str) -> dict[str, Any]:
         raise InputError(f"{path} called exit({exc.code}) while being loaded.") from None
     except Exception as exc:
         raise InputError(f"{path} failed to run: {type(exc).__name__}: {exc}") from None
-    missing = [name for name in REQUIRED if name not in namespace]
+    has = set(namespace) | ({"params"} if "init" in namespace else set())  # init gives params
+    missing = [name for name in REQUIRED if name not in has]
     if missing:
-        raise InputError(
-            f"{path} does not define {', '.join(missing)}; it must define loss(params, *data), "
-            "grad(params, *data), params and data (a tuple). See "
-            "gdcheck/examples/linear_regression_check.py."
-        )
+        raise InputError(f"{path} does not define {', '.join(missing)}; {CONVENTION}")
     if not isinstance(namespace["data"], (tuple, list)):
         raise InputError(
             f"{path}: data must be a tuple of arrays, got {type(namespace['data']).__name__}; "
             "write data = (X, y)."
         )
+    for name in ("loss", "grad", "init", "update"):
+        if name in namespace and namespace[name] is not None and not callable(namespace[name]):
+            raise InputError(
+                f"{path}: {name} must be a function, got {type(namespace[name]).__name__}."
+            )
     return namespace
 
 
 def run(args: argparse.Namespace) -> int:
+    ns = load_definitions(args.file)
+    if args.steps is not None:
+        return _trajectory(args, ns)
     from ..check._api import check_gradient
 
-    ns = load_definitions(args.file)
+    params = ns["params"] if "params" in ns else _init(args.file, ns)
     result = check_gradient(
         ns["loss"],
         ns["grad"],
-        ns["params"],
+        params,
         *ns["data"],
         backends=args.backends,
         dtype=args.dtype or ns.get("dtype"),
         witnesses=args.witnesses,
         seed=args.seed,
     )
-    print(result)
+    text = str(result)
+    print(text.splitlines()[0] if args.quiet else text)
     return EXIT_OK if result.passed else EXIT_MISMATCH
+
+
+def _init(path: str, ns: dict[str, Any]) -> Any:
+    from ..errors import GdcheckError, InputError
+
+    try:
+        return ns["init"](*ns["data"])
+    except GdcheckError:
+        raise
+    except Exception as exc:
+        raise InputError(
+            f"{path}: init(*data) raised {type(exc).__name__}: {exc}; it must return the params "
+            "at step 0 (an array or a dict of arrays)."
+        ) from None
+
+
+def _trajectory(args: argparse.Namespace, ns: dict[str, Any]) -> int:
+    """``--steps K``: the file's model cross-checked along K steps, reported as demo does."""
+    from ..errors import InputError
+    from ..models import Model
+
+    if "init" not in ns:
+        raise InputError(
+            f"{args.file}: --steps {args.steps} trains from init(*data), which the file does not "
+            "define; add def init(*data): return <params at step 0>, or drop --steps for the "
+            "one-point check at params."
+        )
+    model = Model(
+        name=Path(args.file).stem,
+        loss=ns["loss"],
+        grad=ns["grad"],
+        init=ns["init"],
+        update=ns.get("update"),
+    )
+    if args.lr is None:
+        args.lr = ns.get("lr", DEFAULT_LR)
+    if args.dtype is None:
+        args.dtype = ns.get("dtype", "float64")
+    return crosscheck_and_report(
+        args,
+        model,
+        *ns["data"],
+        print_costs=False,
+        notes=[f"model: {args.file}, cross-checked for {args.steps} steps from its init."],
+        optimizer=ns.get("optimizer"),
+    )

@@ -24,9 +24,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--screenshot",
         action="store_true",
-        help="also write report.png, a screenshot of report.html (needs Chromium)",
+        help="also write report.png, a screenshot of report.html (needs Chromium; default off)",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the verdict (default: everything)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
             "regenerate it with the gdcheck version that reads it."
         ) from None
     print(summary)
-    print(f"\nRendered: {', '.join(str(p) for p in written.values())}")
+    if not args.quiet:
+        print(f"\nRendered: {', '.join(str(p) for p in written.values())}")
     return EXIT_OK if passed else EXIT_MISMATCH

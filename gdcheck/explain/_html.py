@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from ..errors import InputError
-from ._lesson import Lesson, Pre, Table, Text
+from ._blocks import Lesson, Pre, Table, Text
 
 __all__ = ["render_html", "write_html"]
 

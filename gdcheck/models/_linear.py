@@ -124,5 +124,8 @@ def linear_regression() -> Model:
         hessian=hessian,
         description="the tutorial's linear regression: C = (1/m) Σ (wᵀx − y)², "
         "∇C = (2/m) X (ŷ − y)ᵀ, w ← w − lr·∇C",
-        info={"layout": "columns (features × examples), a ones row prepended", "optimum": "least squares"},
+        info={
+            "layout": "columns (features × examples), a ones row prepended",
+            "optimum": "least squares",
+        },
     )

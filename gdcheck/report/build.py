@@ -108,7 +108,9 @@ def build_report(result: CrossCheckResult) -> dict[str, Any]:
             else {
                 "max_error_over_tolerance": num(np.nanmax(run.update_ratio, initial=0.0)),
                 "steps_checked": len(run.update_ratio),
-                "steps_over_tolerance": int((np.nan_to_num(run.update_ratio).max(axis=1, initial=0.0) > 1).sum()),
+                "steps_over_tolerance": int(
+                    (np.nan_to_num(run.update_ratio).max(axis=1, initial=0.0) > 1).sum()
+                ),
             },
             "trajectory": {
                 "final_weights": nums(run.final_weights),

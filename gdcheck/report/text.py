@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+SHOWN_ENTRIES = 6
+"""A vector longer than this is abbreviated in tables (report.json keeps every entry)."""
+
 
 def fmt(x: Any, spec: str = ".3g") -> str:
     if x is None:
         return "—"
     if isinstance(x, list):
+        if len(x) > SHOWN_ENTRIES:
+            head = ", ".join(fmt(v, ".10g") for v in x[:3])
+            tail = ", ".join(fmt(v, ".10g") for v in x[-2:])
+            return f"[{head}, …, {tail}] ({len(x)} entries)"
         return "[" + ", ".join(fmt(v, ".10g") for v in x) + "]"
     return format(x, spec)
 

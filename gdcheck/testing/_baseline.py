@@ -1,26 +1,35 @@
-r"""Trajectory baselines: record a cross-check run, and say whether a later run moved.
+r"""Trajectory baselines: record a cross-check run of any :class:`gdcheck.Model`, and say whether a later run moved.
 
-A baseline holds, per step ``t = 0 … K``, the reference's weights :math:`w_t`, cost
-:math:`C(w_t)` and handwritten gradient :math:`g_t`, and each backend's scaled gradient error
-against it (the shadow check). It is keyed by the model, the configuration (learning rate,
-steps, a digest of the data) and the dtype, and records the library versions and platform it
-was made under. Files are written by :mod:`gdcheck._baseline_store`.
+A baseline holds, per step ``t = 0 … K``, the reference's flat weights :math:`w_t`, cost
+:math:`C(w_t)` and handwritten gradient :math:`g_t`, the run's own per-step tolerances, each
+backend's scaled gradient error (the shadow check), and the parameters' layout (names and
+shapes), so that an entry is named as the parameters name it (``W1[2, 0]``). It is keyed by the
+model (its name and numeric hyper-parameters), the configuration (learning rate, steps,
+optimizer and its hyper-parameters, a digest of every data array) and the dtype, and records
+the library versions and platform it was made under. Files are written by
+:mod:`gdcheck.testing._baseline_store`.
 
 **When has a trajectory moved?** Two correct runs of the same code differ only by rounding,
-and :mod:`gdcheck.tolerance` bounds that: the run's drift tolerance :math:`\tau_d` (relative to
-:math:`\|w_t\|_\infty`) and gradient tolerance :math:`\tau_g`. A step has moved when
+and the run bounds that at every step: the drift tolerance :math:`\tau_t` (relative to
+:math:`\|w_t\|_\infty`, ``result.runs[...].drift_tolerance``) and the per-entry gradient
+tolerance :math:`\gamma_{t,i}` (``grad_tolerance``). Step ``t`` has moved when
 
 .. math::
 
-    \|w_t - w^{b}_t\|_\infty > \tau_d \|w^{b}_t\|_\infty
+    \|w_t - w^{b}_t\|_\infty > \tau_t \|w^{b}_t\|_\infty
     \quad\text{or}\quad
-    |C_t - C^{b}_t| > \tau_g |C^{b}_t| + \|g^{b}_t\|_1\, \tau_d \|w^{b}_t\|_\infty
-    + \tfrac12 \lambda_{\max} p\, (\tau_d \|w^{b}_t\|_\infty)^2,
+    |C_t - C^{b}_t| > \tau_c |C^{b}_t| + \|g^{b}_t\|_1\, \tau_t \|w^{b}_t\|_\infty
+    + \tfrac12 \lambda_{\max} p\, (\tau_t \|w^{b}_t\|_\infty)^2,
 
-the cost bound being the cost's own rounding (a mean of ``m`` non-negative terms, the form of
-:math:`\tau_g`) plus what the allowed weight drift changes it by, to second order. No constant
-is invented here: both tolerances are the run's own (``result.runs[...].tolerance``, so a
-user's ``tolerance=`` override applies too), and the baseline's metadata says which were used.
+the cost bound being the cost's own rounding (a mean of ``m`` non-negative terms,
+:math:`\tau_c = c\,\epsilon\sqrt m` as in :mod:`gdcheck.trajectory._tolerance`) plus what the
+allowed weight drift changes it by, to second order (:math:`\lambda_{\max}` where the model
+has a Hessian). Where the weights are *exactly* the recorded ones (always ``w_0``; every step
+until the code's first difference), the handwritten gradients are compared directly, entry
+by entry: :math:`|g_{t,i} - g^b_{t,i}| > \gamma_{t,i}` is a change even when the trajectory
+hides it (Adam's normalised step is blind to a constant factor in the gradient). No constant
+is invented here: the tolerances are the current run's own (a user's ``tolerance=`` applies
+too), and the baseline's metadata says which were used.
 
 **Other versions or platform.** A BLAS or library upgrade reorders sums; that is rounding, but
 it can exceed a bound derived for one environment. When the environment differs and every
@@ -31,18 +40,17 @@ chooses the wording: either way the trajectory differs beyond tolerance and the 
 Example::
 
     >>> import gdcheck
-    >>> from gdcheck import baseline
+    >>> from gdcheck.testing import compare, snapshot
     >>> X, y = gdcheck.data.tutorial(seed=0)
     >>> model = gdcheck.models.linear_regression()
     >>> run = gdcheck.crosscheck(model, X, y, steps=50, backends=("numpy",))
-    >>> snap = baseline.snapshot(run, model, X, y)
-    >>> baseline.compare(snap, snap).status
+    >>> snap = snapshot(run, model, X, y)
+    >>> compare(snap, snap).status
     'match'
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -53,11 +61,15 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .._types import Model, NDArray
+from .._types import NDArray
 from ..errors import GdcheckError
+from ..models import Model
+from ..params import ParamLayout
 from ..trajectory._result import CrossCheckResult
+from ..trajectory._tolerance import gradient_tolerance
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: any ``gdcheck.Model`` (layout, optimizer, every data array, per-step tolerances)."""
 ENVIRONMENT_FACTOR = 100.0
 """How far beyond the same-environment tolerance a difference may go and still be attributed
 to other library versions or another platform (wording only; it fails either way)."""
@@ -66,6 +78,12 @@ _REFERENCE_ENVIRONMENT = ("gdcheck", "python", "numpy", "blas", "platform", "mac
 """What the reference (NumPy, handwritten) trajectory can depend on."""
 
 _SHOWN_ENTRIES = 6
+_RULE = (
+    "moved at step t when ‖w_t − w_t^b‖∞ > drift_t·‖w_t^b‖∞, or |C_t − C_t^b| > cost·|C_t^b| + "
+    "‖g_t^b‖₁·drift_t·‖w_t^b‖∞ + ½λmax·p·(drift_t·‖w_t^b‖∞)², or, where w_t = w_t^b exactly, "
+    "|g_t,i − g_t,i^b| > grad_t,i (drift_t and grad_t,i: the arrays drift_tolerance and "
+    "grad_tolerance)"
+)
 
 
 class BaselineMismatch(GdcheckError, AssertionError):
@@ -76,9 +94,13 @@ class BaselineMismatch(GdcheckError, AssertionError):
 
 @dataclass
 class Snapshot:
-    """One recorded run: per-step arrays and the metadata that keys and explains them."""
+    """One recorded run: per-step arrays and the metadata that keys and explains them.
 
-    arrays: dict[str, NDArray]  # weights (K+1, p), losses (K+1,), grads (K+1, p), error.<backend>
+    ``arrays``: ``weights`` (K+1, p), ``losses`` (K+1,), ``grads`` (K+1, p),
+    ``drift_tolerance`` (K+1,), ``grad_tolerance`` (K+1, p) and ``error.<backend>`` (K+1,).
+    """
+
+    arrays: dict[str, NDArray]
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -90,42 +112,66 @@ class Snapshot:
         """Short hash of the key: model, configuration and dtype."""
         return key_digest(self.key)
 
+    @property
+    def layout(self) -> ParamLayout | None:
+        """The parameters' names and shapes, as recorded (None in a baseline without them)."""
+        rec = self.meta.get("layout")
+        if not rec:
+            return None
+        return ParamLayout(
+            tuple(rec["names"]), tuple(tuple(s) for s in rec["shapes"]), bool(rec["is_dict"])
+        )
+
 
 def key_digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def data_digest(X: Any, y: Any) -> dict[str, Any]:
-    """Shapes and a SHA-256 of the data as float64, so changed data is a changed configuration."""
+def data_digest(*data: Any) -> dict[str, Any]:
+    """Shapes, dtypes and one SHA-256 of every data array, so changed data is a changed configuration."""
     h = hashlib.sha256()
-    shapes = []
-    for a in (X, y):
-        arr = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+    shapes, dtypes = [], []
+    for a in data:
+        arr = np.ascontiguousarray(np.asarray(a))
+        if arr.dtype == object:
+            raise BaselineMismatch(
+                f"baseline key: data argument {len(shapes) + 1} of {len(data)} is a "
+                f"{type(a).__name__}, not an array; pass the model's data as arrays."
+            )
         shapes.append(list(arr.shape))
-        h.update(str(arr.shape).encode())
+        dtypes.append(arr.dtype.str)
+        h.update(f"{arr.shape}{arr.dtype.str}".encode())
         h.update(arr.tobytes())
-    return {"X_shape": shapes[0], "y_shape": shapes[1], "sha256": h.hexdigest()[:16]}
+    return {"shapes": shapes, "dtypes": dtypes, "sha256": h.hexdigest()[:16]}
 
 
 def model_key(model: Model) -> dict[str, Any]:
-    """The model's name and, for a dataclass model, its JSON-representable fields."""
-    params: dict[str, Any] = {}
-    if dataclasses.is_dataclass(model):
-        for f in dataclasses.fields(model):
-            value = getattr(model, f.name)
-            if f.name != "name" and isinstance(value, (bool, int, float, str, type(None))):
-                params[f.name] = value
+    """The model's name and its numeric hyper-parameters (the number-valued ``info`` entries)."""
+    params = {}
+    for k, v in sorted(model.info.items()):
+        v = v.item() if isinstance(v, np.generic) else v
+        if isinstance(v, (bool, int, float, type(None))):
+            params[k] = v
     return {"name": model.name, "params": params}
 
 
-def make_key(result: CrossCheckResult, model: Model, X: Any, y: Any) -> dict[str, Any]:
+def optimizer_key(result: CrossCheckResult) -> dict[str, Any]:
+    """The optimizer's factory name and hyper-parameters (``gdcheck.optim.adam(b1=…, …)``)."""
+    opt = getattr(result.problem, "optimizer", None)
+    if opt is None:
+        return {"name": result.config.optimizer, "hyper": {}}
+    return {"name": opt.name, "hyper": {k: opt.hyper[k] for k in sorted(opt.hyper)}}
+
+
+def make_key(result: CrossCheckResult, model: Model, *data: Any) -> dict[str, Any]:
     cfg = result.config
     return {
         "model": model_key(model),
         "dtype": cfg.dtype,
         "lr": cfg.lr,
         "steps": cfg.steps,
-        "data": data_digest(X, y),
+        "optimizer": optimizer_key(result),
+        "data": data_digest(*data),
     }
 
 
@@ -144,31 +190,48 @@ def environment(result: CrossCheckResult) -> dict[str, Any]:
 
 
 def snapshot(
-    result: CrossCheckResult, model: Model, X: Any, y: Any, *, test: str | None = None
+    result: CrossCheckResult, model: Model, *data: Any, test: str | None = None
 ) -> Snapshot:
-    """What a baseline stores for ``result`` (the run of ``model`` on ``X``, ``y``)."""
+    """What a baseline stores for ``result``, the run of ``model`` on ``data`` (as passed to it)."""
     ref = result.reference
-    grads = ref.grads if ref.grads is not None else np.full_like(ref.weights, np.nan)
+    weights = np.asarray(ref.weights)
+    grads = ref.grads if ref.grads is not None else np.full_like(weights, np.nan)
+    run = _reference_run(result)
     arrays: dict[str, NDArray] = {
-        "weights": np.asarray(ref.weights),
+        "weights": weights,
         "losses": np.asarray(ref.losses),
         "grads": np.asarray(grads),
+        "drift_tolerance": _rows(run.drift_tolerance, len(weights)),
+        "grad_tolerance": _rows(run.grad_tolerance, len(weights), weights.shape[1]),
     }
-    for name, run in result.runs.items():
-        arrays[f"error.{name}"] = np.asarray(run.errors.rel, dtype=np.float64)
-    tol = _tolerance(result)
+    for name, r in result.runs.items():
+        arrays[f"error.{name}"] = np.asarray(r.errors.rel, dtype=np.float64)
+    tol = run.tolerance
+    source = tol.derivation.get("source", "derived")
+    if source == "user":
+        cost = float(tol.grad)
+    else:
+        cost = gradient_tolerance(result.config.dtype, result.config.n_examples)
+    layout = result.layout
     meta = {
         "schema_version": SCHEMA_VERSION,
-        "key": make_key(result, model, X, y),
+        "key": make_key(result, model, *data),
         "test": test,
         "backends": list(result.runs),
         "diverged_at": ref.diverged_at,
+        "layout": None
+        if layout is None
+        else {
+            "names": list(layout.names),
+            "shapes": [list(s) for s in layout.shapes],
+            "is_dict": layout.is_dict,
+        },
         "tolerance": {
-            "drift": tol.drift,
-            "gradient": tol.grad,
-            "source": tol.derivation.get("source", "derived"),
-            "rule": "moved at step t when ‖w_t − w_t^b‖∞ > drift·‖w_t^b‖∞, or "
-            "|C_t − C_t^b| > gradient·|C_t^b| + ‖g_t^b‖₁·drift·‖w_t^b‖∞ + ½λmax·p·(drift·‖w_t^b‖∞)²",
+            "drift": float(np.nanmax(arrays["drift_tolerance"], initial=0.0)),
+            "gradient": float(tol.grad),
+            "cost": cost,
+            "source": source,
+            "rule": _RULE,
             "environment_factor": ENVIRONMENT_FACTOR,
         },
         "lambda_max": None if result.eigenvalues is None else float(np.max(result.eigenvalues)),
@@ -178,16 +241,27 @@ def snapshot(
     return Snapshot(arrays, meta)
 
 
-def _tolerance(result: CrossCheckResult) -> Any:
-    """The run's full-precision tolerance (the same for every backend of one run)."""
+def _reference_run(result: CrossCheckResult) -> Any:
+    """The reference backend's run: its tolerances are those of the handwritten trajectory."""
     runs = result.runs
-    run = runs.get("numpy") or next(iter(runs.values()))
-    return run.tolerance
+    return runs.get("numpy") or next(iter(runs.values()))
+
+
+def _rows(a: Any, n: int, p: int | None = None) -> NDArray:
+    """``a`` as float64 with ``n`` rows: a diverged run's tolerances stop early, repeat the last row."""
+    a = np.asarray(a, dtype=np.float64)
+    if p is not None:
+        a = a.reshape(-1, p)
+    if len(a) >= n:
+        return np.ascontiguousarray(a[:n])
+    fill = a[-1:] if len(a) else np.zeros((1, *a.shape[1:]))
+    return np.concatenate([a, np.repeat(fill, n - len(a), axis=0)])
 
 
 def same_recording(a: Snapshot, b: Snapshot) -> bool:
     """True when ``b`` would store exactly what ``a`` stores (no need to rewrite the files)."""
-    if a.key != b.key or a.meta["environment"] != b.meta["environment"]:
+    keep = ("key", "environment", "layout", "schema_version")
+    if any(a.meta.get(k) != b.meta.get(k) for k in keep):
         return False
     if set(a.arrays) != set(b.arrays):
         return False
@@ -201,9 +275,13 @@ def same_recording(a: Snapshot, b: Snapshot) -> bool:
 class Comparison:
     """How a run compares with its baseline.
 
-    ``status``: ``match``; ``changed`` (the trajectory moved beyond tolerance); ``environment``
-    (it moved, but only as far as other versions/platform explain). ``lines`` say where, which
-    entries and by how much.
+    ``status``: ``match``; ``changed`` (the trajectory, or the gradient at the recorded
+    weights, moved beyond tolerance); ``environment`` (it moved, but only as far as other
+    versions/platform explain). ``first_step`` is the first step the trajectory moved (or,
+    when only the gradient did, the step it changed at); ``entries`` the flat indices there
+    and ``labels`` their names (``W1[2, 0]``); ``tolerance`` the drift tolerance at the step of
+    the largest move against its tolerance (``excess`` × it is that move); ``lines`` say where,
+    which entries and by how much.
     """
 
     status: str
@@ -214,6 +292,8 @@ class Comparison:
     config_changes: dict[str, tuple[Any, Any]]
     environment_changes: dict[str, tuple[Any, Any]]
     lines: tuple[str, ...]
+    labels: tuple[str, ...] = ()
+    excess: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -227,80 +307,168 @@ class Comparison:
 def compare(stored: Snapshot, current: Snapshot, drift_tol: float | None = None) -> Comparison:
     """Compare ``current`` with the ``stored`` baseline over the steps both have.
 
-    ``drift_tol`` defaults to the current run's drift tolerance (see the module docstring).
+    The tolerances are the current run's, per step (see the module docstring); ``drift_tol``
+    replaces the per-step drift tolerance by one constant.
     """
-    tol = current.meta["tolerance"]
-    tau_d = float(tol["drift"] if drift_tol is None else drift_tol)
-    tau_g = float(tol["gradient"])
-    lam = current.meta.get("lambda_max") or 0.0
-    wb, w = (
-        stored.arrays["weights"].astype(np.float64),
-        current.arrays["weights"].astype(np.float64),
-    )
-    cb, c = stored.arrays["losses"].astype(np.float64), current.arrays["losses"].astype(np.float64)
-    gb = stored.arrays["grads"].astype(np.float64)
-    n = min(len(wb), len(w))
     config = _changes(_flat(stored.key), _flat(current.key))
     env = _environment_changes(stored.meta["environment"], current.meta["environment"])
-    if wb.shape[1:] != w.shape[1:]:
-        line = f"the parameters changed shape: {wb.shape[1]} entries recorded, {w.shape[1]} now."
-        return Comparison("changed", 0, (), math.inf, tau_d, config, env, (line,))
+    tol = current.meta["tolerance"]
+    tau_c = float(tol.get("cost", tol["gradient"]))
+    schema = stored.meta.get("schema_version")
+    if schema != SCHEMA_VERSION:
+        line = (
+            f"the baseline was recorded in format {schema} (an older gdcheck); this gdcheck "
+            f"records format {SCHEMA_VERSION}: re-record it."
+        )
+        return Comparison("changed", 0, (), math.inf, 0.0, config, env, (line,))
+    layout_line = _layout_change(stored, current)
+    if layout_line:
+        return Comparison("changed", 0, (), math.inf, 0.0, config, env, (layout_line,))
 
-    wb, w, cb, c, gb = wb[:n], w[:n], cb[:n], c[:n], gb[:n]
-    norm = np.abs(wb).max(axis=1)
+    wb = stored.arrays["weights"].astype(np.float64)
+    w = current.arrays["weights"].astype(np.float64)
+    n = min(len(wb), len(w))
+    wb, w = wb[:n], w[:n]
+    cb = stored.arrays["losses"][:n].astype(np.float64)
+    c = current.arrays["losses"][:n].astype(np.float64)
+    gb = stored.arrays["grads"][:n].astype(np.float64)
+    g = current.arrays["grads"][:n].astype(np.float64)
+    if drift_tol is None:
+        tau = current.arrays["drift_tolerance"][:n].astype(np.float64)
+    else:
+        tau = np.full(n, float(drift_tol))
+    gtol = current.arrays["grad_tolerance"][:n].astype(np.float64)
+    lam = current.meta.get("lambda_max") or 0.0
+    label = _labeler(current)
+
+    norm = np.abs(wb).max(axis=1, initial=0.0)
     norm = np.where(norm > 0, norm, 1.0)  # w_0 = 0: compare absolutely there
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         diff = np.abs(w - wb)
-        drift = _nan_aware(diff.max(axis=1), w, wb) / norm
-        allowed_dw = tau_d * norm
+        drift = _nan_aware(diff.max(axis=1, initial=0.0), w, wb) / norm
+        allowed_dw = tau * norm
         loss_tol = (
-            tau_g * np.abs(cb)
+            tau_c * np.abs(cb)
             + np.abs(gb).sum(axis=1) * allowed_dw
             + 0.5 * lam * w.shape[1] * allowed_dw**2
         )
         loss_diff = np.abs(c - cb)
         loss_diff = np.where(np.isnan(c) != np.isnan(cb), np.inf, np.nan_to_num(loss_diff, nan=0.0))
-        loss_excess = loss_diff / np.where(loss_tol > 0, loss_tol, np.finfo(float).tiny)
-    moved_w = drift > tau_d
+        # the gradient, where both runs stand at exactly the same weights
+        same = np.all(w == wb, axis=1)
+        gdiff = _nan_aware(np.abs(g - gb), g, gb)
+        moved_g_entry = same[:, None] & (gdiff > gtol)
+        excess_w = _ratio(drift, tau)
+        excess_c = _ratio(loss_diff, loss_tol)
+        excess_g = np.where(same[:, None], _ratio(gdiff, gtol), 0.0).max(axis=1, initial=0.0)
+    moved_w = drift > tau
     moved_c = loss_diff > loss_tol
-    moved = moved_w | moved_c
+    moved_t = moved_w | moved_c
+    moved_g = moved_g_entry.any(axis=1)
     finite = drift[np.isfinite(drift)]
     max_drift = float(finite.max()) if finite.size else (math.inf if n else 0.0)
-    if not moved.any():
+    excess = np.maximum(np.maximum(excess_w, excess_c), excess_g)
+    worst = int(np.argmax(excess)) if n else 0
+    worst_excess = float(excess[worst]) if n else 0.0
+    tol_at = float(tau[worst]) if n else 0.0
+    if not (moved_t.any() or moved_g.any()):
         lines = (
-            f"the trajectory matches the baseline at all {n} shared steps (relative drift ≤ {tau_d:.3g}).",
+            f"the trajectory matches the baseline at all {n} shared steps (relative drift "
+            f"≤ {float(np.max(tau, initial=0.0)):.3g}, the run's largest per-step tolerance).",
         )
-        return Comparison("match", None, (), max_drift, tau_d, config, env, lines)
+        return Comparison(
+            "match", None, (), max_drift, tol_at, config, env, lines, (), worst_excess
+        )
 
-    k = int(np.flatnonzero(moved)[0])
+    status = "environment" if bool(env) and worst_excess <= ENVIRONMENT_FACTOR else "changed"
+    kg = int(np.flatnonzero(moved_g)[0]) if moved_g.any() else None
+    g_entries = () if kg is None else tuple(int(i) for i in np.flatnonzero(moved_g_entry[kg]))
+    g_line = None if kg is None else _gradient_line(kg, g_entries, g[kg], gb[kg], label)
+    if not moved_t.any():
+        assert kg is not None and g_line is not None
+        lines = (
+            f"first moved at step {kg} of {n - 1}: {g_line}, while the weights and the cost "
+            f"stayed within tolerance (an update that normalises its step, as Adam does, hides "
+            f"a constant factor in the gradient).",
+        )
+        labels = tuple(label(i) for i in g_entries)
+        return Comparison(
+            status, kg, g_entries, max_drift, tol_at, config, env, lines, labels, worst_excess
+        )
+
+    k = int(np.flatnonzero(moved_t)[0])
     entries = tuple(
         int(i) for i in np.flatnonzero(_nan_aware(diff[k], w[k], wb[k]) > allowed_dw[k])
     )
-    worst_excess = max(
-        float(np.nanmax(np.where(np.isfinite(drift), drift, np.inf))) / tau_d
-        if tau_d > 0
-        else math.inf,
-        float(np.max(loss_excess)),
-    )
-    within_env = bool(env) and worst_excess <= ENVIRONMENT_FACTOR
-    status = "environment" if within_env else "changed"
     lines = [
         _first_move_line(
-            k, n, entries, w[k], wb[k], drift[k], tau_d, c[k], cb[k], loss_tol[k], moved_w[k]
+            k,
+            n,
+            entries,
+            w[k],
+            wb[k],
+            drift[k],
+            tau[k],
+            c[k],
+            cb[k],
+            loss_tol[k],
+            moved_w[k],
+            label,
         )
     ]
-    worst = int(np.nanargmax(np.where(np.isfinite(drift), drift, np.inf)))
+    big = int(np.nanargmax(np.where(np.isfinite(drift), drift, np.inf)))
     lines.append(
-        f"largest move: relative drift {drift[worst]:.3g} at step {worst}; final weights "
-        f"{_vec(wb[-1])} → {_vec(w[-1])}; final cost {cb[-1]:.10g} → {c[-1]:.10g}."
+        f"largest move: relative drift {drift[big]:.3g} at step {big} (tolerance "
+        f"{tau[big]:.3g}); final weights {_vec(wb[-1])} → {_vec(w[-1])}; final cost "
+        f"{cb[-1]:.10g} → {c[-1]:.10g}."
     )
-    g0 = _gradient_at_start(stored, current, tau_g, lr_changed="lr" in config)
-    if g0:
-        lines.append(g0)
+    if g_line is not None:
+        lines.append(g_line + ".")
+    elif same[0] and n:
+        if "lr" in config:
+            lines.append(
+                "the handwritten gradient at w_0 is unchanged: the learning rate moved the trajectory."
+            )
+        else:
+            lines.append(
+                "the handwritten gradient at w_0 is unchanged, so the update (or the gradient "
+                "away from w_0) changed."
+            )
     errors = _error_lines(stored, current)
     if errors:
         lines.append(errors)
-    return Comparison(status, k, entries, max_drift, tau_d, config, env, tuple(lines))
+    labels = tuple(label(i) for i in entries)
+    return Comparison(
+        status, k, entries, max_drift, tol_at, config, env, tuple(lines), labels, worst_excess
+    )
+
+
+def _ratio(a: NDArray, tol: NDArray) -> NDArray:
+    """``a / tol``, with 0/0 read as 0 and x/0 as ∞ (a step whose tolerance is 0: ``w_0``)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(tol > 0, a / np.where(tol > 0, tol, 1.0), np.where(a > 0, np.inf, 0.0))
+    return np.nan_to_num(out, nan=0.0, posinf=np.inf)
+
+
+def _labeler(snap: Snapshot) -> Any:
+    layout = snap.layout
+    if layout is None:
+        return lambda i: f"w[{i}]"
+    return layout.label
+
+
+def _layout_change(stored: Snapshot, current: Snapshot) -> str | None:
+    a, b = stored.layout, current.layout
+    pa, pb = stored.arrays["weights"].shape[1:], current.arrays["weights"].shape[1:]
+    if a is not None and b is not None and (a.names, a.shapes) != (b.names, b.shapes):
+        return f"the parameters changed: recorded {_describe_layout(a)}; now {_describe_layout(b)}."
+    if pa != pb:
+        return f"the parameters changed shape: {pa[0]} entries recorded, {pb[0]} now."
+    return None
+
+
+def _describe_layout(layout: ParamLayout) -> str:
+    return ", ".join(f"{n} {tuple(s)}" for n, s in zip(layout.names, layout.shapes, strict=True))
 
 
 def _nan_aware(diff: NDArray, a: NDArray, b: NDArray) -> NDArray:
@@ -312,6 +480,11 @@ def _nan_aware(diff: NDArray, a: NDArray, b: NDArray) -> NDArray:
     return np.where(one, np.inf, np.where(both, 0.0, diff))
 
 
+def _more(entries: tuple[int, ...]) -> str:
+    extra = len(entries) - _SHOWN_ENTRIES
+    return f" and {extra} more entries" if extra > 0 else ""
+
+
 def _first_move_line(
     k: int,
     n: int,
@@ -319,25 +492,21 @@ def _first_move_line(
     w: NDArray,
     wb: NDArray,
     drift: float,
-    tau_d: float,
+    tau: float,
     c: float,
     cb: float,
     ctol: float,
     weights_moved: bool,
+    label: Any,
 ) -> str:
     if weights_moved:
         shown = ", ".join(
-            f"w[{i}] {wb[i]:.10g} → {w[i]:.10g} (Δ {w[i] - wb[i]:+.3g})"
+            f"{label(i)} {wb[i]:.10g} → {w[i]:.10g} (Δ {w[i] - wb[i]:+.3g})"
             for i in entries[:_SHOWN_ENTRIES]
         )
-        more = (
-            f" and {len(entries) - _SHOWN_ENTRIES} more entries"
-            if len(entries) > _SHOWN_ENTRIES
-            else ""
-        )
         return (
-            f"first moved at step {k} of {n - 1}: {shown}{more}; relative drift {drift:.3g} > "
-            f"tolerance {tau_d:.3g} (cost {cb:.10g} → {c:.10g})."
+            f"first moved at step {k} of {n - 1}: {shown}{_more(entries)}; relative drift "
+            f"{drift:.3g} > tolerance {tau:.3g} at that step (cost {cb:.10g} → {c:.10g})."
         )
     return (
         f"first moved at step {k} of {n - 1}: the cost {cb:.10g} → {c:.10g} (Δ {c - cb:+.3g}, "
@@ -345,33 +514,14 @@ def _first_move_line(
     )
 
 
-def _gradient_at_start(
-    stored: Snapshot, current: Snapshot, tau_g: float, lr_changed: bool = False
-) -> str | None:
-    """At ``w_0`` (identical in both runs) compare the handwritten gradients directly."""
-    gb, g = (
-        stored.arrays["grads"][0].astype(np.float64),
-        current.arrays["grads"][0].astype(np.float64),
-    )
-    if gb.shape != g.shape or not (np.isfinite(gb).all() and np.isfinite(g).all()):
-        return None
-    wb, w = stored.arrays["weights"][0], current.arrays["weights"][0]
-    if not np.array_equal(wb, w):
-        return None
-    scale = max(float(np.abs(gb).max()), np.finfo(float).tiny)
-    bad = np.flatnonzero(np.abs(g - gb) > tau_g * scale)
-    if not bad.size:
-        if lr_changed:
-            return "the handwritten gradient at w_0 is unchanged: the learning rate moved the trajectory."
-        return (
-            "the handwritten gradient at w_0 is unchanged, so the update (or the gradient away "
-            "from w_0) changed."
-        )
+def _gradient_line(k: int, entries: tuple[int, ...], g: NDArray, gb: NDArray, label: Any) -> str:
+    """The handwritten gradient's changed entries at ``w_k``, where both runs had the same weights."""
     parts = []
-    for i in bad[:_SHOWN_ENTRIES]:
-        ratio = f" (×{g[i] / gb[i]:.4g})" if gb[i] != 0 else ""
-        parts.append(f"w[{i}] {gb[i]:.10g} → {g[i]:.10g}{ratio}")
-    return "the handwritten gradient at w_0 changed: " + ", ".join(parts) + "."
+    for i in entries[:_SHOWN_ENTRIES]:
+        ratio = f" (×{g[i] / gb[i]:.4g})" if gb[i] != 0 and np.isfinite(g[i] / gb[i]) else ""
+        parts.append(f"{label(i)} {gb[i]:.10g} → {g[i]:.10g}{ratio}")
+    where = "w_0" if k == 0 else f"w_{k} (the recorded weights)"
+    return f"the handwritten gradient at {where} changed: " + ", ".join(parts) + _more(entries)
 
 
 def _error_lines(stored: Snapshot, current: Snapshot) -> str | None:

@@ -8,8 +8,9 @@ fixtures import
 them) the first time a test uses one, so a session that does not use gdcheck pays nothing.
 
 Fixtures
-  ``gd_crosscheck(model, X, y, **kw)`` — run :func:`gdcheck.crosscheck`; fail with its findings.
-  ``gd_baseline(model, X, y, *, name=None, **kw)`` — the same, then compare the trajectory with
+  ``gd_crosscheck(model, *data, **kw)`` — run :func:`gdcheck.crosscheck` on any
+  :class:`gdcheck.Model` and its data; fail with its findings.
+  ``gd_baseline(model, *data, name=None, **kw)`` — the same, then compare the trajectory with
   its recorded baseline (or record it, with ``--gdcheck-update-baselines``).
   ``gd_settings`` — the resolved backends, dtype and baseline directory of the test.
 
@@ -91,7 +92,7 @@ def gd_settings(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture
 def gd_crosscheck(request: pytest.FixtureRequest) -> Any:
-    """``gd_crosscheck(model, X, y, **kw)``: cross-check and fail with the findings."""
+    """``gd_crosscheck(model, *data, **kw)``: cross-check and fail with the findings."""
     from ._plugin import make_crosscheck
 
     return make_crosscheck(request)
@@ -99,7 +100,7 @@ def gd_crosscheck(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture
 def gd_baseline(request: pytest.FixtureRequest) -> Any:
-    """``gd_baseline(model, X, y, *, name=None, **kw)``: cross-check and compare with the baseline."""
+    """``gd_baseline(model, *data, name=None, **kw)``: cross-check and compare with the baseline."""
     from ._plugin import make_baseline
 
     item = request.node

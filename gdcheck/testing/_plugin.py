@@ -8,14 +8,17 @@ Settings come from, in order of precedence: the fixture call's keyword arguments
 ``@pytest.mark.gdcheck(...)`` marker, the ``--gdcheck-*`` command-line options, the
 ``gdcheck_*`` ini options, and :func:`gdcheck.crosscheck`'s defaults.
 
+Both fixtures take any :class:`gdcheck.Model` and its data, as :func:`gdcheck.crosscheck`
+does: ``gd_baseline(model, *data, lr=…, optimizer=gdcheck.optim.adam())``.
+
 Example (a test file)::
 
     import gdcheck, pytest
 
     @pytest.mark.gdcheck(backends=("numpy", "torch"), steps=200)
     def test_trajectory(gd_baseline):
-        X, y = gdcheck.data.tutorial(seed=0)
-        gd_baseline(gdcheck.models.linear_regression(), X, y)
+        X, y = gdcheck.data.synthetic("mlp", seed=0)
+        gd_baseline(gdcheck.models.mlp(hidden=8), X, y, optimizer=gdcheck.optim.adam())
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from typing import Any
 
 import pytest
 
-from .._types import Model
 from ..errors import GdcheckError
+from ..models import Model
 from ..trajectory._engine import crosscheck
 from ..trajectory._result import CrossCheckResult
 from . import _baseline_store as store
 from ._baseline import (
+    SCHEMA_VERSION,
     BaselineMismatch,
     Snapshot,
     compare,
@@ -156,7 +160,17 @@ def _show(path: Path) -> str:
 
 def _describe(result: CrossCheckResult) -> str:
     c = result.config
-    return f"{c.model}, {c.dtype}, lr={c.lr:g}, steps={c.steps}, backends={', '.join(c.backends)}"
+    opt = "" if c.optimizer == "sgd" else f", optimizer={_optimizer_text(result)}"
+    return (
+        f"{c.model}, {c.dtype}, lr={c.lr:g}, steps={c.steps}{opt}, backends={', '.join(c.backends)}"
+    )
+
+
+def _optimizer_text(result: CrossCheckResult) -> str:
+    opt = getattr(result.problem, "optimizer", None)
+    if opt is None:
+        return result.config.optimizer
+    return f"{opt.name}({', '.join(f'{k}={v!r}' for k, v in opt.hyper.items())})"
 
 
 def findings_text(result: CrossCheckResult) -> str:
@@ -169,33 +183,36 @@ def findings_text(result: CrossCheckResult) -> str:
 
 
 class CrossCheckFixture:
-    """``gd_crosscheck(model, X, y, **kwargs)``: run :func:`gdcheck.crosscheck`, fail with its findings.
+    """``gd_crosscheck(model, *data, **kwargs)``: run :func:`gdcheck.crosscheck`, fail with its findings.
 
-    Keyword arguments (``lr``, ``steps``, ``backends``, ``dtype``, ``tolerance``) override the
-    marker and options. Returns the :class:`~gdcheck.CrossCheckResult` when it passes; use
+    ``model`` is any :class:`gdcheck.Model`, ``data`` its data arrays (``X, y``). Keyword
+    arguments (``lr``, ``steps``, ``optimizer``, ``backends``, ``dtype``, ``tolerance``) override
+    the marker and options. Returns the :class:`~gdcheck.CrossCheckResult` when it passes; use
     :meth:`run` to get it without asserting.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def run(self, model: Model, X: Any, y: Any, **kwargs: Any) -> CrossCheckResult:
-        return crosscheck(model, X, y, **self.settings.crosscheck_kwargs(**kwargs))
+    def run(self, model: Model, *data: Any, **kwargs: Any) -> CrossCheckResult:
+        return crosscheck(model, *data, **self.settings.crosscheck_kwargs(**kwargs))
 
-    def __call__(self, model: Model, X: Any, y: Any, **kwargs: Any) -> CrossCheckResult:
+    def __call__(self, model: Model, *data: Any, **kwargs: Any) -> CrossCheckResult:
         __tracebackhide__ = True
-        result = self.run(model, X, y, **kwargs)
+        result = self.run(model, *data, **kwargs)
         if not result.passed:
             raise CrossCheckFailed(findings_text(result))
         return result
 
 
 class BaselineFixture(CrossCheckFixture):
-    """``gd_baseline(model, X, y, *, name=None, **kwargs)``: cross-check, then compare with the baseline.
+    """``gd_baseline(model, *data, name=None, **kwargs)``: cross-check, then compare with the baseline.
 
     With ``--gdcheck-update-baselines`` the run is recorded instead (a run that fails its
-    cross-check is never recorded). ``name`` tells apart several baselines of one test that
-    share model and dtype. Returns the :class:`~gdcheck.CrossCheckResult`.
+    cross-check is never recorded). The baseline is keyed by the model's name, the
+    configuration (lr, steps, optimizer and its hyper-parameters, dtype) and a digest of every
+    data array. ``name`` tells apart several baselines of one test that share model and dtype.
+    Returns the :class:`~gdcheck.CrossCheckResult`.
     """
 
     def __init__(self, settings: Settings, item: pytest.Item) -> None:
@@ -204,12 +221,12 @@ class BaselineFixture(CrossCheckFixture):
         self.used: set[str] = set()
 
     def __call__(
-        self, model: Model, X: Any, y: Any, *, name: str | None = None, **kwargs: Any
+        self, model: Model, *data: Any, name: str | None = None, **kwargs: Any
     ) -> CrossCheckResult:
         __tracebackhide__ = True
         s = self.settings
-        result = self.run(model, X, y, **kwargs)
-        current = snapshot(result, model, X, y, test=s.nodeid)
+        result = self.run(model, *data, **kwargs)
+        current = snapshot(result, model, *data, test=s.nodeid)
         current.meta["name"] = name
         stem = store.stem_for(current, name)
         self.used.add(stem)
@@ -239,6 +256,15 @@ class BaselineFixture(CrossCheckFixture):
         sibling = self._closest(current, name)
         if sibling is not None:
             old = store.read(sibling)
+            schema = old.meta.get("schema_version")
+            if schema != SCHEMA_VERSION:
+                raise BaselineMismatch(
+                    f"no baseline for {where} in this gdcheck's format: this test's baseline "
+                    f"{_show(sibling)} was recorded in format {schema} by an older gdcheck "
+                    f"(this one records format {SCHEMA_VERSION}).\n"
+                    "  Re-record it (this also removes the old baseline):\n"
+                    f"    {s.rerecord}"
+                )
             comparison = compare(old, current)
             changes = describe_changes(comparison.config_changes)
             raise BaselineMismatch(
@@ -282,10 +308,11 @@ class BaselineFixture(CrossCheckFixture):
         if comparison.status == "environment":
             raise BaselineMismatch(
                 f"recorded under other versions/platform: {env}.\n"
-                f"  {where} differs from {_show(npz)} by a relative drift of up to {comparison.max_drift:.3g}, "
-                f"above the tolerance {comparison.tolerance:.3g} but within "
-                f"{stored.meta['tolerance'].get('environment_factor', 100):g}× of it: likely from that, "
-                f"not from a change in the code.\n{body}\n"
+                f"  {where} differs from {_show(npz)} by a relative drift of up to "
+                f"{comparison.max_drift:.3g}, above the tolerance {comparison.tolerance:.3g} "
+                f"({comparison.excess:.3g}× it at the step furthest beyond its own) but within "
+                f"{stored.meta['tolerance'].get('environment_factor', 100):g}× of it: likely from "
+                f"that, not from a change in the code.\n{body}\n"
                 f"  Re-record under this environment with:\n    {self.settings.rerecord}"
             )
         env_note = f"\n  (also recorded under other versions/platform: {env})" if env else ""

@@ -34,7 +34,7 @@ from ..models._model import Model
 from ..params import parse_params
 from ..validation import check_backend_names, check_dtype, check_finite, check_lr, check_steps
 from ._findings import findings
-from ._floor import gradient_tolerance, measure_floor, update_tolerance
+from ._floor import gradient_tolerance, measure_floor, sample_steps, update_tolerance
 from ._metrics import gradient_errors, weight_drift
 from ._result import BackendRun, CrossCheckConfig, CrossCheckResult, Finding
 from ._tolerance import drift_tolerances, resolve_override
@@ -110,7 +110,7 @@ def crosscheck(
     valid = steps + 1 if reference.diverged_at is None else reference.diverged_at
     others = [b for b in chosen if b.name != backend_registry.REFERENCE]
     floor_backend = others[0] if others else reference_backend
-    with _stage(report, "rounding floor", floor_backend.name, valid):
+    with _stage(report, "rounding floor", floor_backend.name, len(sample_steps(valid))):
         floor = measure_floor(problem, floor_backend, reference.weights[:valid])
     eigenvalues = _eigenvalues(problem)
     optimum = None if model.optimum is None else problem.flat(model.optimum(*problem.data))
@@ -141,7 +141,9 @@ def crosscheck(
             backends=tuple(runs),
             optimizer=optimizer.name,
             update="handwritten" if model.update is not None else f"gdcheck.optim.{optimizer.name}",
-            params={n: list(s) for n, s in zip(problem.layout.names, problem.layout.shapes, strict=True)},
+            params={
+                n: list(s) for n, s in zip(problem.layout.names, problem.layout.shapes, strict=True)
+            },
             n_params=problem.layout.size,
             n_examples=_n_examples(problem.data),
         ),
@@ -155,7 +157,9 @@ def crosscheck(
         problem=problem,
     )
     result.findings.extend(findings(result, floor_backend))
-    result.findings.extend(Finding("incomplete", name, 0, (), text) for name, text in failed.items())
+    result.findings.extend(
+        Finding("incomplete", name, 0, (), text) for name, text in failed.items()
+    )
     return result
 
 
@@ -179,18 +183,24 @@ def _run_backend(
         with _stage(report, "shadow check", backend.name, valid):
             shadow = backend.shadow(problem, reference.weights[:valid])
         shadow_grads, shadow_seconds = shadow.grads, shadow.seconds
-        with _stage(report, "update check", backend.name, valid):
+        with _stage(report, "update check", backend.name, max(0, valid - 1)):
             predicted = backend.update_shadow(problem, reference.weights[:valid], ref_grads)
-        with _stage(report, "independent trajectory", backend.name, problem_steps(reference)):
+        with _stage(report, "independent trajectory", backend.name, problem_steps(reference) + 1):
             trajectory = backend.trajectory(problem, problem_steps(reference))
     eps_full = float(np.finfo(problem.dtype).eps)
     n_terms = _n_examples(problem.data)
     scale = floor / eps_full
     tol_full = gradient_tolerance(shadow_grads, floor, problem.layout.sizes, n_terms, eps_full)
-    tol_eff = gradient_tolerance(shadow_grads, floor, problem.layout.sizes, n_terms, info.effective_eps)
+    tol_eff = gradient_tolerance(
+        shadow_grads, floor, problem.layout.sizes, n_terms, info.effective_eps
+    )
     if override is not None:  # the user's scalar bound, in the units of the scaled error
-        floor_row = np.maximum(np.abs(shadow_grads).max(axis=1, initial=0.0), scale.max(axis=1, initial=0.0))
-        tol_full = tol_eff = np.broadcast_to((override.grad * floor_row)[:, None], shadow_grads.shape)
+        floor_row = np.maximum(
+            np.abs(shadow_grads).max(axis=1, initial=0.0), scale.max(axis=1, initial=0.0)
+        )
+        tol_full = tol_eff = np.broadcast_to(
+            (override.grad * floor_row)[:, None], shadow_grads.shape
+        )
     errors = gradient_errors(ref_grads, shadow_grads, scale, tol_eff)
     errors_full = gradient_errors(ref_grads, shadow_grads, scale, tol_full)
     update_ratio = None
@@ -206,8 +216,9 @@ def _run_backend(
     )
     if override is not None:
         drift_full = drift_eff = np.full(len(drift), override.drift)
-    grad_scalar = float(np.nanmax(tol_full / np.maximum(scale, np.abs(shadow_grads)).clip(1e-300), initial=0.0))
-    grad_eff_scalar = float(np.nanmax(tol_eff / np.maximum(scale, np.abs(shadow_grads)).clip(1e-300), initial=0.0))
+    # For display: the tolerance in the units of the scaled error, to 4 digits (the backends'
+    # autodiff gradients differ in their last bits; the decision is per entry, not on this).
+    grad_scalar, grad_eff_scalar = (_display(t, errors.floor) for t in (tol_full, tol_eff))
     source = "user" if override is not None else "derived"
     return BackendRun(
         info=info,
@@ -230,6 +241,13 @@ def _run_backend(
         update_ratio=update_ratio,
         update_predicted=predicted,
     )
+
+
+def _display(tol: NDArray, floor: NDArray) -> float:
+    """The largest per-entry tolerance in the units of the scaled error (the step's floor
+    ``max(‖r‖∞, ‖S‖∞)``), to 4 digits."""
+    worst = float(np.nanmax(tol.max(axis=1, initial=0.0) / floor, initial=0.0))
+    return float(f"{worst:.4g}")
 
 
 def problem_steps(reference: Trajectory) -> int:
@@ -282,7 +300,7 @@ def _problem(model: Model, data: tuple, dtype: str, optimizer: Any, lr: float) -
 def _as_data(value: Any, i: int) -> Any:
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
-    if isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
+    if isinstance(value, (np.ndarray, list, tuple)):
         arr = np.asarray(value)
         if arr.dtype == object or np.iscomplexobj(arr):
             raise InputTypeError(f"data[{i}] is not a real numeric array (dtype {arr.dtype}).")

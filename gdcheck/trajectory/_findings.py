@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import backends as backend_registry
 from .._types import NDArray
-from ..check._diagnosis import Diagnosis, diagnose
+from ..check._diagnosis import PRECISION_MARGIN, Diagnosis, diagnose
 from ._metrics import weight_drift
 from ._result import BackendRun, CrossCheckResult, Finding
 
@@ -35,7 +35,8 @@ def findings(result: CrossCheckResult, floor_backend: Any) -> list[Finding]:
         pair = f"{name} vs {REF} (reference)"
         mine = _gradient(result, name, run, pair, floor_backend)
         mine += _update(result, name, run, pair)
-        mine += _drift(result, name, run, pair, blamed=any(f.fatal for f in mine))
+        kink = next((f for f in mine if f.kind == "kink"), None)
+        mine += _drift(result, name, run, pair, blamed=any(f.fatal for f in mine), kink=kink)
         found += mine
     return found
 
@@ -44,7 +45,11 @@ def findings(result: CrossCheckResult, floor_backend: Any) -> list[Finding]:
 def _divergence(result: CrossCheckResult) -> list[Finding]:
     ref = result.reference
     if ref.diverged_at is not None:
-        return [Finding("diverged", REF, ref.diverged_at, (), result.divergence_message(ref.diverged_at))]
+        return [
+            Finding(
+                "diverged", REF, ref.diverged_at, (), result.divergence_message(ref.diverged_at)
+            )
+        ]
     growing = _growing_beyond_bound(result)
     if growing is not None:
         return [Finding("diverged", REF, growing, (), result.growth_message(growing))]
@@ -68,8 +73,27 @@ def _gradient(
     ref, layout = result.reference, result.layout
     assert ref.grads is not None and layout is not None
     ratio = run.errors.ratio
-    bad = np.flatnonzero(~(ratio <= 1.0))
+    over = np.flatnonzero(~(ratio <= 1.0))
+    bad = np.flatnonzero(~(ratio <= PRECISION_MARGIN))  # beyond what rounding explains
     out: list[Finding] = []
+    rounding = np.setdiff1d(over, bad)
+    if rounding.size:  # as check_gradient: within PRECISION_MARGIN × the tolerance is rounding
+        k = int(rounding[np.argmax(ratio[rounding])])
+        entry = int(run.errors.worst_entry[k])
+        out.append(
+            Finding(
+                "precision",
+                name,
+                k,
+                (entry,),
+                f"{pair}: at {rounding.size} step(s) the gradient differs by up to "
+                f"{ratio[k]:.3g}× its tolerance (worst at step {k}, {layout.label(entry)}: "
+                f"{abs(float(ref.grads[k][entry]) - float(run.shadow_grads[k][entry])):.3g}), "
+                f"within the {PRECISION_MARGIN:g}× that rounding explains: reported, not failed.",
+                fatal=False,
+                labels=(layout.label(entry),),
+            )
+        )
     if bad.size:
         kinks, bad = _split_kinks(result, name, run, bad)
         if kinks:
@@ -144,12 +168,24 @@ def _split_kinks(
     backend = backend_registry.get(name)
     reference = backend_registry.get(REF)
     rng = np.random.default_rng(0)
-    kinks = [int(k) for k in bad[:KINK_CHECKS] if _is_kink(problem, backend, reference, result, run, int(k), rng)]
+    kinks = [
+        int(k)
+        for k in bad[:KINK_CHECKS]
+        if _is_kink(problem, backend, reference, result, run, int(k), rng)
+    ]
     rest = np.array([k for k in bad if int(k) not in set(kinks)], dtype=int)
     return kinks, rest
 
 
-def _is_kink(problem: Any, backend: Any, reference: Any, result: CrossCheckResult, run: BackendRun, k: int, rng: np.random.Generator) -> bool:
+def _is_kink(
+    problem: Any,
+    backend: Any,
+    reference: Any,
+    result: CrossCheckResult,
+    run: BackendRun,
+    k: int,
+    rng: np.random.Generator,
+) -> bool:
     """Yours and autodiff's agree a step ``h = √ε·max(1, ‖w‖∞)`` away on both sides, along a
     random direction, though not at ``w_k`` itself: the difference lives on a set of measure
     zero, which for a piecewise-smooth loss is a kink (one-sided derivatives differ there)."""
@@ -234,7 +270,14 @@ def _update(result: CrossCheckResult, name: str, run: BackendRun, pair: str) -> 
 
 
 # -- drift ----------------------------------------------------------------------------------
-def _drift(result: CrossCheckResult, name: str, run: BackendRun, pair: str, blamed: bool) -> list[Finding]:
+def _drift(
+    result: CrossCheckResult,
+    name: str,
+    run: BackendRun,
+    pair: str,
+    blamed: bool,
+    kink: Finding | None = None,
+) -> list[Finding]:
     ref = result.reference
     traj = run.trajectory
     out: list[Finding] = []
@@ -265,7 +308,30 @@ def _drift(result: CrossCheckResult, name: str, run: BackendRun, pair: str, blam
         f"{run.final_drift:.3g}."
     )
     if blamed:
-        out.append(Finding("trajectory", name, k, entries, text + " A consequence of the mistake above.", labels=labels))
+        out.append(
+            Finding(
+                "trajectory",
+                name,
+                k,
+                entries,
+                text + " A consequence of the mistake above.",
+                labels=labels,
+            )
+        )
+        return out
+    if kink is not None and kink.step < k:
+        out.append(
+            Finding(
+                "kink",
+                name,
+                k,
+                entries,
+                text + f" A consequence of the kink at step {kink.step}: the two runs took "
+                "different subgradients there, so they legitimately follow different paths.",
+                fatal=False,
+                labels=labels,
+            )
+        )
         return out
     spread = _library_spread(result, name, k)
     if spread is not None and spread >= SENSITIVITY_SHARE * run.drift[k]:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .._types import NDArray
+from ..backends._common import report_steps, steps_reported_to
 from ..backends._problem import Problem
 from ..check._point import ATOL_SAFETY, FLOOR_SAMPLES, FLOOR_SHARE, RTOL_SAFETY, SMALL_DATA
 
@@ -56,7 +57,8 @@ def measure_floor(problem: Problem, backend: Any, weights: NDArray, seed: int = 
         )
     idx = sample_steps(valid)
     at = np.asarray(weights[idx], np.float64)
-    base = backend.shadow(problem, at.astype(problem.dtype)).grads.astype(np.float64)
+    with steps_reported_to(None):  # the stage reports the sampled steps once, below
+        base = backend.shadow(problem, at.astype(problem.dtype)).grads.astype(np.float64)
     rng = np.random.default_rng(seed)
     eps = float(np.finfo(problem.dtype).eps)
     small = sum(int(np.size(a)) for a in problem.data if isinstance(a, np.ndarray)) <= SMALL_DATA
@@ -71,9 +73,11 @@ def measure_floor(problem: Problem, backend: Any, weights: NDArray, seed: int = 
                 else a
                 for a in problem.data
             )
-        moved = backend.shadow(problem, bumped.astype(problem.dtype), data).grads
+        with steps_reported_to(None):
+            moved = backend.shadow(problem, bumped.astype(problem.dtype), data).grads
         floor = np.maximum(floor, np.abs(moved.astype(np.float64) - base))
     floor[~np.isfinite(floor)] = 0.0
+    report_steps(len(idx))
     return _hold(idx, floor, valid)
 
 
@@ -97,7 +101,9 @@ def gradient_tolerance(
         start += size
         share = FLOOR_SHARE * floor[:, sl].max(axis=1, initial=0.0, keepdims=True)
         scale = r[:, sl].max(axis=1, initial=0.0, keepdims=True)
-        atol[:, sl] = np.maximum(ATOL_SAFETY * np.maximum(floor[:, sl], share), np.maximum(eps * scale, 1e-300))
+        atol[:, sl] = np.maximum(
+            ATOL_SAFETY * np.maximum(floor[:, sl], share), np.maximum(eps * scale, 1e-300)
+        )
     return atol + rtol * r
 
 

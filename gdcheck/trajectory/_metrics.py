@@ -60,7 +60,9 @@ class GradientErrors:
     ratio: NDArray  # max_i |g_i − r_i| / τ_i: ≤ 1 passes (τ per entry, see trajectory._floor)
 
 
-def gradient_errors(grads: NDArray, ref: NDArray, scale: NDArray, tol: NDArray | None = None) -> GradientErrors:
+def gradient_errors(
+    grads: NDArray, ref: NDArray, scale: NDArray, tol: NDArray | None = None
+) -> GradientErrors:
     """Errors of ``grads`` (K+1, p) against ``ref`` (K+1, p).
 
     ``scale`` (K+1, p) is the term size S; ``tol`` (K+1, p) the per-entry tolerance (None:
@@ -77,7 +79,8 @@ def gradient_errors(grads: NDArray, ref: NDArray, scale: NDArray, tol: NDArray |
     return GradientErrors(
         abs=diff.max(axis=1, initial=0.0),
         rel=diff.max(axis=1, initial=0.0) / floor,
-        ulp=diff.max(axis=1, initial=0.0) / np.spacing(floor.astype(grads.dtype)).astype(np.float64),
+        ulp=diff.max(axis=1, initial=0.0)
+        / np.spacing(floor.astype(grads.dtype)).astype(np.float64),
         worst_entry=worst,
         floor=floor,
         ratio=per_entry.max(axis=1, initial=0.0),

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from .._types import BackendInfo, NDArray, Tolerance, Trajectory
-from ..params import ParamLayout
 from ..check._diagnosis import Diagnosis
+from ..params import ParamLayout
 from ._metrics import GradientErrors
 
 

@@ -103,7 +103,9 @@ def drift_tolerances(
     """
     opt = problem.optimizer
     steps = len(reference.losses)
-    w = np.abs(np.nan_to_num(reference.weights.astype(np.float64), nan=0.0)).max(axis=1, initial=0.0)
+    w = np.abs(np.nan_to_num(reference.weights.astype(np.float64), nan=0.0)).max(
+        axis=1, initial=0.0
+    )
     tau = np.zeros(steps)
     if valid:
         if getattr(opt, "relative", False):
@@ -113,7 +115,9 @@ def drift_tolerances(
         else:
             tau[:valid] = grad_tol.max(axis=1, initial=0.0)
         tau[valid:] = tau[valid - 1]
-    delta = problem.lr * float(getattr(opt, "gain", 1.0)) * tau + UPDATE_SAFETY[problem.dtype] * eps * w
+    delta = (
+        problem.lr * float(getattr(opt, "gain", 1.0)) * tau + UPDATE_SAFETY[problem.dtype] * eps * w
+    )
     if opt.name == "sgd" and eigenvalues is not None:
         rho = float(np.max(np.abs(1.0 - problem.lr * np.asarray(eigenvalues))))
     else:
