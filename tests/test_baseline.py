@@ -18,6 +18,7 @@ from gdcheck import models, optim
 from gdcheck.models import _linear
 from gdcheck.testing import _baseline as baseline
 from gdcheck.testing import _baseline_store as store
+from gdcheck.testing import _compare as compare_mod
 from gdcheck.testing._baseline import BaselineMismatch, Snapshot
 from gdcheck.testing._plugin import BaselineFixture, CrossCheckFailed, Settings
 
@@ -144,13 +145,13 @@ def test_metadata_names_versions_platform_and_the_tolerance_used(snap64):
 
 
 def test_a_rerun_matches(snap64):
-    result = baseline.compare(snap64, _snap())
+    result = compare_mod.compare(snap64, _snap())
     assert result.passed and result.status == "match" and result.first_step is None
 
 
 def test_a_move_reports_step_entries_and_amount(snap64):
     moved = _moved(snap64, step=7, entry=1, by=10.0)
-    result = baseline.compare(snap64, moved)
+    result = compare_mod.compare(snap64, moved)
     assert result.status == "changed" and not result.passed
     assert result.first_step == 7 and result.entries == (1,)
     assert result.labels == ("w[1, 0]",)
@@ -161,42 +162,42 @@ def test_a_move_reports_step_entries_and_amount(snap64):
 
 
 def test_a_move_within_tolerance_is_not_a_move(snap64):
-    assert baseline.compare(snap64, _moved(snap64, step=7, entry=1, by=0.5)).status == "match"
+    assert compare_mod.compare(snap64, _moved(snap64, step=7, entry=1, by=0.5)).status == "match"
 
 
 def test_other_environment_is_worded_apart_from_a_real_change(snap64):
     stored = copy.deepcopy(snap64)
     stored.meta["environment"]["numpy"] = "1.26.0"
-    small = baseline.compare(stored, _moved(snap64, step=3, entry=0, by=10.0))
+    small = compare_mod.compare(stored, _moved(snap64, step=3, entry=0, by=10.0))
     assert small.status == "environment"
     assert small.environment_changes == {"numpy": ("1.26.0", np.__version__)}
-    large = baseline.compare(stored, _moved(snap64, step=3, entry=0, by=1e4))
+    large = compare_mod.compare(stored, _moved(snap64, step=3, entry=0, by=1e4))
     assert large.status == "changed" and large.first_step == 3
     # the same small move under the same environment is a change
-    assert baseline.compare(snap64, _moved(snap64, step=3, entry=0, by=10.0)).status == "changed"
+    assert compare_mod.compare(snap64, _moved(snap64, step=3, entry=0, by=10.0)).status == "changed"
 
 
 def test_the_gradient_at_w0_is_compared_directly(snap64):
     half = dataclasses.replace(MODEL, grad=lambda w, X, y: _linear.gradient(w, X, y) / 2)
-    result = baseline.compare(snap64, _snap(model=half))
+    result = compare_mod.compare(snap64, _snap(model=half))
     assert result.status == "changed" and result.first_step == 1 and result.entries == (0, 1)
     assert "the handwritten gradient at w_0 changed: w[0, 0] " in result.message
     assert "(×0.5)" in result.message
-    lr = baseline.compare(snap64, _snap(lr=0.02))
+    lr = compare_mod.compare(snap64, _snap(lr=0.02))
     assert set(lr.config_changes) == {"lr"}
     assert "gradient at w_0 is unchanged: the learning rate moved the trajectory" in lr.message
     faster = copy.deepcopy(snap64)  # same configuration, another update rule: w - 1.5·lr·g
     w, g = faster.arrays["weights"], faster.arrays["grads"]
     w[1] = w[0] - 1.5 * 0.01 * g[0]
     assert "unchanged, so the update (or the gradient away from w_0) changed" in (
-        baseline.compare(snap64, faster).message
+        compare_mod.compare(snap64, faster).message
     )
 
 
 def test_a_cost_only_change_is_reported_as_such(snap64):
     changed = copy.deepcopy(snap64)
     changed.arrays["losses"][5:] *= 1.001
-    result = baseline.compare(snap64, changed)
+    result = compare_mod.compare(snap64, changed)
     assert result.first_step == 5 and result.entries == ()
     assert "the cost code changed" in result.message
 
@@ -205,7 +206,7 @@ def test_nan_against_a_number_is_a_move(snap64):
     changed = copy.deepcopy(snap64)
     changed.arrays["weights"][9:] = np.nan
     changed.arrays["losses"][9:] = np.nan
-    assert baseline.compare(snap64, changed).first_step == 9
+    assert compare_mod.compare(snap64, changed).first_step == 9
 
 
 def test_a_damaged_baseline_is_refused_with_what_to_do(tmp_path, snap64):
@@ -286,7 +287,9 @@ def test_every_model_records_matches_and_names_a_planted_mistake(tmp_path, model
     assert "(×1.5)" in text
     others = set(run.layout.names) - {param}
     assert not any(f" {name}[" in first for name in others), first
-    comparison = baseline.compare(snap, _snapshot_of(_planted(model, param), data, lr, make_opt()))
+    comparison = compare_mod.compare(
+        snap, _snapshot_of(_planted(model, param), data, lr, make_opt())
+    )
     assert comparison.labels and all(label.startswith(param) for label in comparison.labels)
     assert comparison.status == "changed" and not comparison.passed
 
@@ -317,8 +320,8 @@ def test_the_key_holds_the_optimizer_its_hyper_parameters_and_every_data_array()
     }
     assert keys["sgd"]["data"]["dtypes"] == [X2.dtype.str, y2.dtype.str]  # integer labels kept
     assert len({baseline.key_digest(k) for k in keys.values()}) == len(keys)
-    changes = baseline._changes(baseline._flat(keys["adam"]), baseline._flat(keys["adam b1"]))
-    assert baseline.describe_changes(changes) == "optimizer.hyper.b1 0.9 → 0.8"
+    changes = compare_mod._changes(compare_mod._flat(keys["adam"]), compare_mod._flat(keys["adam b1"]))
+    assert compare_mod.describe_changes(changes) == "optimizer.hyper.b1 0.9 → 0.8"
 
 
 def test_a_mistake_an_autodiff_backend_sees_fails_the_cross_check_and_names_the_move(tmp_path):

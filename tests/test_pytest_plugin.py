@@ -62,13 +62,14 @@ def _warm(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Run every code path once here first: in-process pytester drops the modules an inner run
     imports, and NumPy's and PyTorch's extension modules cannot be imported twice in a process."""
     from gdcheck.testing import _baseline as baseline
+    from gdcheck.testing import _compare as compare_mod
 
     X, Y = gdcheck.data.tutorial(seed=0)
     model = gdcheck.models.linear_regression()
     for backends in (("numpy", "torch"), ("numpy",)):
         run = gdcheck.crosscheck(model, X, Y, steps=5, backends=backends)
         snap = baseline.snapshot(run, model, X, Y)
-        baseline.compare(snap, snap)
+        compare_mod.compare(snap, snap)
         store.read(store.write(tmp_path_factory.mktemp("warm"), "w", snap))
     gdcheck.crosscheck(model, X, Y, steps=5, backends=("numpy",), dtype="float32")
     if hasattr(gdcheck, "check_gradient"):

@@ -90,7 +90,7 @@ def test_a_report_of_another_schema_is_refused_naming_both_versions(copy, capsys
     [
         ("not json {", "is not valid JSON"),
         ('{"hello": 1}', "is not a gdcheck report"),
-        ('{"schema_version": 1, "config": {}}', "is missing"),
+        ('{"schema_version": 2, "config": {}}', "is missing"),
     ],
 )
 def test_bad_files_exit_2_with_one_line(tmp_path, capsys, content, fragment):

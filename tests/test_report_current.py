@@ -29,7 +29,10 @@ def test_committed_report_has_the_current_schema():
         "steps": 10_000,
         "dtype": "float64",
         "backends": ["numpy", "jax", "torch"],
-        "n_features": 1,
+        "optimizer": "sgd",
+        "update": "handwritten",
+        "params": {"w": [2, 1]},
+        "n_params": 2,
         "n_examples": 500,
     }, REGENERATE
 

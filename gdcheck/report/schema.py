@@ -8,11 +8,13 @@ from typing import Any
 
 from ..errors import InputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bumped whenever a key is renamed or removed; renderers accept exactly the versions in
 :data:`SUPPORTED`."""
 
-SUPPORTED = (1,)
+SUPPORTED = (2,)
+"""Version 2 (the one engine for every model): config names the params, optimizer and update
+instead of n_features; findings carry entry labels; backends carry the update check."""
 REQUIRED_KEYS = ("schema_version", "config", "verdict", "backends", "series")
 
 

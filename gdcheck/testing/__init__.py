@@ -12,7 +12,7 @@ from typing import Any
 _EXPORTS = {
     "BaselineMismatch": "_baseline",
     "CrossCheckFailed": "_plugin",
-    "compare": "_baseline",
+    "compare": "_compare",
     "snapshot": "_baseline",
 }
 __all__ = sorted(_EXPORTS)

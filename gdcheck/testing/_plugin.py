@@ -36,15 +36,8 @@ from ..models import Model
 from ..trajectory._engine import crosscheck
 from ..trajectory._result import CrossCheckResult
 from . import _baseline_store as store
-from ._baseline import (
-    SCHEMA_VERSION,
-    BaselineMismatch,
-    Snapshot,
-    compare,
-    describe_changes,
-    same_recording,
-    snapshot,
-)
+from ._baseline import SCHEMA_VERSION, BaselineMismatch, Snapshot, same_recording, snapshot
+from ._compare import compare, describe_changes
 
 MARKER_ARGS = ("backends", "dtype", "lr", "steps", "tolerance")
 PROPERTY = "gdcheck_baseline"
