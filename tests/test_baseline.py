@@ -320,7 +320,9 @@ def test_the_key_holds_the_optimizer_its_hyper_parameters_and_every_data_array()
     }
     assert keys["sgd"]["data"]["dtypes"] == [X2.dtype.str, y2.dtype.str]  # integer labels kept
     assert len({baseline.key_digest(k) for k in keys.values()}) == len(keys)
-    changes = compare_mod._changes(compare_mod._flat(keys["adam"]), compare_mod._flat(keys["adam b1"]))
+    changes = compare_mod._changes(
+        compare_mod._flat(keys["adam"]), compare_mod._flat(keys["adam b1"])
+    )
     assert compare_mod.describe_changes(changes) == "optimizer.hyper.b1 0.9 → 0.8"
 
 
