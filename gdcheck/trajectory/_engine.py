@@ -36,6 +36,7 @@ from ..validation import check_backend_names, check_dtype, check_finite, check_l
 from ._findings import findings
 from ._floor import gradient_tolerance, measure_floor, sample_steps, update_tolerance
 from ._metrics import gradient_errors, weight_drift
+from ._prepare import user_data
 from ._result import BackendRun, CrossCheckConfig, CrossCheckResult, Finding
 from ._tolerance import drift_tolerances, resolve_override
 
@@ -66,6 +67,8 @@ def crosscheck(
     dtype: str = "float64",
     tolerance: Tolerance | Mapping[str, Tolerance] | None = None,
     progress: Progress | None = None,
+    standardize: bool = False,
+    layout: str | None = None,
 ) -> CrossCheckResult:
     """Cross-check ``model``'s handwritten gradient and update against autodiff, step by step.
 
@@ -82,6 +85,9 @@ def crosscheck(
       dtype: ``"float64"`` or ``"float32"``.
       tolerance: a :class:`~gdcheck.Tolerance` or ``{dtype: Tolerance}`` replacing the
         derived defaults: ``grad`` then bounds every step's scaled error, ``drift`` the drift.
+      standardize: standardise the features first (see :mod:`gdcheck.trajectory._prepare`).
+      layout: ``"rows"`` for data laid out (m, n), examples × features, as scikit-learn,
+        pandas and CSV files have them, when the model takes another layout.
 
     Returns:
       A :class:`~gdcheck.CrossCheckResult`; ``.passed`` is False on any gradient or update
@@ -98,6 +104,7 @@ def crosscheck(
     optimizer = _optimizer(optimizer)
     requested = None if backends is None else check_backend_names(backends, backend_registry.NAMES)
     override = resolve_override(tolerance, dtype)
+    data, scaling = user_data(model, data, standardize=standardize, layout=layout)
     problem = _problem(model, data, dtype, optimizer, lr)
     chosen, notes = backend_registry.resolve(requested)
     reference_backend = backend_registry.get(backend_registry.REFERENCE)
@@ -155,6 +162,7 @@ def crosscheck(
         seconds=time.perf_counter() - started,
         layout=problem.layout,
         problem=problem,
+        scaling=scaling,
     )
     result.findings.extend(findings(result, floor_backend))
     result.findings.extend(

@@ -99,6 +99,7 @@ class CrossCheckResult:
     findings: list[Finding] = field(default_factory=list)
     layout: ParamLayout | None = None
     problem: Any = None  # the backends' Problem: model, prepared data, optimizer
+    scaling: Any = None  # what trajectory._prepare did to the user's data (None: nothing)
 
     @property
     def at_fault(self) -> str | None:
