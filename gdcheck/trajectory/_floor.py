@@ -5,7 +5,7 @@ At step ``k`` a handwritten gradient entry ``g_{k,i}`` passes against autodiff's
 
 .. math:: |g_{k,i} - r_{k,i}| \le \tau_r |r_{k,i}| + \tau_a^{(k,i)}, \qquad
           \tau_r = 16\,\epsilon\sqrt{N}, \qquad
-          \tau_a^{(k,i)} = 64\,\max(\nu_{k,i},\ 0.01\max_{j \in p}\nu_{k,j}),
+          \tau_a^{(k,i)} = 64\,\max(\nu_{k,i},\ 0.1\max_{j \in p}\nu_{k,j}),
 
 ``N`` the largest data dimension (the terms summed) and ``ν`` the **rounding floor**: how far
 the gradient moves when the parameters and (small) data are perturbed by a relative ``ε`` with
@@ -29,10 +29,18 @@ import numpy as np
 from .._types import NDArray
 from ..backends._common import report_steps, steps_reported_to
 from ..backends._problem import Problem
-from ..check._point import ATOL_SAFETY, FLOOR_SAMPLES, FLOOR_SHARE, RTOL_SAFETY, SMALL_DATA
+from ..check._point import ATOL_SAFETY, FLOOR_SAMPLES, RTOL_SAFETY, SMALL_DATA
 
-FLOOR_POINTS = 17
+FLOOR_POINTS = 33
 """Steps at which the rounding floor is measured (spread evenly, first and last included)."""
+TRAJECTORY_FLOOR_SHARE = 0.1
+"""Along a trajectory an entry's floor is at least this share of its parameter's largest (the
+one-point check uses :data:`~gdcheck.check._point.FLOOR_SHARE`, 0.01). The floor is measured at
+:data:`FLOOR_POINTS` steps and held in between, and where an entry is a sum whose terms cancel
+(a near-constant standardised feature: digits' pixel 37 reaches ±40) its rounding between two
+correct evaluations was seen at 6 % of its parameter's largest floor (MLP on digits, step 469).
+A tenth of the largest keeps such entries ~1e-15 relative to the block's largest gradient
+entry: far below any mistake's size."""
 
 
 def sample_steps(valid: int, points: int = FLOOR_POINTS) -> NDArray:
@@ -99,7 +107,7 @@ def gradient_tolerance(
     for size in sizes:
         sl = slice(start, start + size)
         start += size
-        share = FLOOR_SHARE * floor[:, sl].max(axis=1, initial=0.0, keepdims=True)
+        share = TRAJECTORY_FLOOR_SHARE * floor[:, sl].max(axis=1, initial=0.0, keepdims=True)
         scale = r[:, sl].max(axis=1, initial=0.0, keepdims=True)
         atol[:, sl] = np.maximum(
             ATOL_SAFETY * np.maximum(floor[:, sl], share), np.maximum(eps * scale, 1e-300)
