@@ -8,6 +8,7 @@ Chromium is absent; with ``CI`` set, its absence fails instead.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,3 +88,52 @@ def test_the_screenshot_shows_the_page_and_its_plots(chromium, saved, capsys):
         rgb = np.array([int(COLORS[name][i : i + 2], 16) for i in (1, 3, 5)])
         count = (np.abs(pixels - rgb).sum(axis=2) < 40).sum()
         assert count > 1000, f"{name}'s colour covers only {count} pixels: its marks are missing"
+
+
+# --- the four pages a person reads (issue 12) ---------------------------------------------------
+
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+PAGES = {
+    # name: (argv for gdcheck, the verdict's first word, the convergence verdict's start)
+    "passing": (["demo", "--steps", "200"], "PASS", "NOT CONVERGED after 200 steps"),
+    "diverged": (["demo", "--lr", "1.0", "--steps", "1000"], "FAIL", "NOT CONVERGED — the run"),
+    "float32": (["demo", "--dtype", "float32", "--steps", "2000"], "PASS", "NOT CONVERGED"),
+    "breast_cancer": (["run", "--dataset", "breast_cancer", "--steps", "100"], "PASS", "NOT"),
+}
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pages")
+    for name, (argv, *_rest) in PAGES.items():
+        main([*argv, "--out", str(root / name), "--quiet"])
+    return root
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_page_dom_facts(chromium, pages, name):
+    _, word, convergence = PAGES[name]
+    html = (pages / name / "report.html").read_text()
+    seen = probe(pages / name / "report.html", width=1000)
+    assert seen["verdict"].startswith(word), seen["verdict"]
+    assert '<div class="verdict' in html and 'data-verdict="convergence"' in html
+    assert f'<span class="badge">{convergence.split(" —")[0].split(" after")[0]}' in html
+    assert "diagnosis: —" not in html, "an empty diagnosis bullet"
+    assert "not used: not loaded" not in html
+    assert seen["scrollWidth"] <= seen["viewport"]
+    if name == "diverged":  # the x axis ends where the run stopped (step 743), not at 1,000
+        assert ">1,000</text>" not in html and "off the scale" in html
+    if name == "breast_cancer":
+        assert "w[29]" in html and "Features: 30, standardised" in html
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_committed_screenshots_are_not_blank(name):
+    from PIL import Image
+
+    with Image.open(SCREENSHOTS / f"{name}.png") as image:
+        pixels = np.asarray(image.convert("RGB")).astype(int)
+    height, width, _ = pixels.shape
+    assert width == 1000 and height > 1500, f"{name}.png is not a full-page screenshot"
+    ink = (pixels < 200).any(axis=2).mean()
+    assert ink > 0.02, f"{name}.png looks blank: {ink:.1%} of pixels are not white"

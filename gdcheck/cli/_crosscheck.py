@@ -12,6 +12,32 @@ from typing import Any, NamedTuple
 
 from ._common import EXIT_MISMATCH, EXIT_OK
 
+EXIT_NOT_CHECKED = 3
+"""Exit code when nothing was compared: only the NumPy reference ran (no jax, no torch)."""
+
+EXIT_CODES = (
+    "Exit codes: 0 every backend agrees with the handwritten reference; 1 a disagreement was "
+    "found (or, with --require-converged, the run has not converged); 2 bad usage or bad "
+    "input; 3 nothing was compared: only the NumPy reference ran (install jax/torch: pip "
+    "install 'gdcheck[all]')."
+)
+"""The epilog of ``gdcheck demo`` and ``gdcheck run``."""
+
+
+def learning_rate(text: str) -> float | str:
+    """``--lr``: a number > 0, or ``auto`` (2/(λmin+λmax) of the model's Hessian)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a learning rate; pass a number > 0 such as 0.01, or auto"
+        ) from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the learning rate must be a finite number > 0")
+    return value
+
 
 class Defaults(NamedTuple):
     """A model's default learning rate and steps, for ``demo`` and for ``run``."""
@@ -58,7 +84,9 @@ def defaults_text(steps_field: str) -> tuple[str, str]:
     lrs = ", ".join(f"{name} {d.lr:g}" for name, d in MODEL_DEFAULTS.items())
     steps = ", ".join(f"{name} {getattr(d, steps_field):,}" for name, d in MODEL_DEFAULTS.items())
     return (
-        f"learning rate η (default, per --model: {lrs})",
+        f"learning rate η, a number or 'auto' (2/(λmin+λmax) of the model's Hessian, the best "
+        f"fixed step on a quadratic cost; linear_regression and ridge only) (default, per "
+        f"--model: {lrs})",
         f"number of updates K (default, per --model: {steps})",
     )
 
@@ -77,11 +105,31 @@ def add_model_option(
     )
 
 
-def add_run_options(p: argparse.ArgumentParser, *, steps_field: str, out: str) -> None:
-    """``--lr`` … ``-q``; ``--lr``/``--steps`` default to None: :func:`resolve_defaults` fills them."""
+def add_run_options(
+    p: argparse.ArgumentParser, *, steps_field: str, out: str, standardize: str = "off"
+) -> None:
+    """``--lr`` … ``-q``; ``--lr``/``--steps`` default to None: :func:`resolve_defaults` fills them.
+
+    ``standardize`` describes the default of ``--standardize`` (None in ``args``: decided by
+    the command)."""
     lr_help, steps_help = defaults_text(steps_field)
-    p.add_argument("--lr", type=float, default=None, help=lr_help)
+    p.add_argument("--lr", type=learning_rate, default=None, help=lr_help)
     p.add_argument("--steps", type=int, default=None, help=steps_help)
+    p.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="standardise each feature, (x − mean)/std over the examples, before the run "
+        "(the target is left alone); the report gives the means, the scales and, for "
+        f"linear_regression and ridge, the weights in original units (default {standardize})",
+    )
+    p.add_argument(
+        "--require-converged",
+        action="store_true",
+        help="exit 1 when the run has not converged (relative distance to the optimum, or the "
+        "gradient norm's decrease, above 1e-6 in float64, 1e-4 in float32), even if every "
+        "backend agrees (default off: convergence is reported, agreement sets the exit code)",
+    )
     p.add_argument(
         "--optimizer",
         default="sgd",
@@ -123,7 +171,10 @@ def add_backend_options(
 
 def add_quiet_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "-q", "--quiet", action="store_true", help="print only the verdict (default: everything)"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print only the verdict: agreement, then convergence (default: tables and notes)",
     )
 
 
@@ -194,11 +245,20 @@ def crosscheck_and_report(
     from .. import crosscheck
     from ..report import terminal
     from ..report.files import check_output_dir, save_report
+    from ..report.text import quiet_text
 
     screenshot = getattr(args, "screenshot", False)
     save = args.out is not None and not getattr(args, "no_save", False)
+    standardize = bool(getattr(args, "standardize", False))
+    layout = getattr(args, "layout", None)
+    notes = list(notes or [])
     if save:  # refuse an unusable --out before the work, not after it
         check_output_dir(Path(args.out), screenshot=screenshot)
+    if args.lr == "auto":
+        args.lr, why = _auto_lr(model, data, optimizer, standardize, layout)
+        notes.append(why)
+        if not args.quiet:
+            terminal.print_lines([why, ""])
     with terminal.progress_bar(args.quiet) as progress:  # drawn only on a terminal, after ~1 s
         result = crosscheck(
             model,
@@ -209,11 +269,13 @@ def crosscheck_and_report(
             backends=args.backends,
             dtype=args.dtype or "float64",
             progress=progress,
+            standardize=standardize,
+            layout=layout,
         )
-    result.notes.extend(notes or [])
+    result.notes.extend(notes)
     report = result.to_dict()
     if args.quiet:
-        print(report["verdict"]["text"])
+        print(quiet_text(report))
     else:
         if print_costs:
             costs = result.cost_checkpoints(2000)  # the tutorial prints every 2,000
@@ -223,4 +285,31 @@ def crosscheck_and_report(
         written = save_report(report, Path(args.out), screenshot=screenshot)
         if not args.quiet:
             print(f"\nReport: {', '.join(str(p) for p in written.values())}")
-    return EXIT_OK if result.passed else EXIT_MISMATCH
+    return exit_code(result, require_converged=getattr(args, "require_converged", False))
+
+
+def exit_code(result: Any, *, require_converged: bool = False) -> int:
+    """1 on a disagreement; 3 when nothing was compared; 1 with ``require_converged`` on a run
+    that has not converged; else 0."""
+    if not result.passed:
+        return EXIT_MISMATCH
+    if not result.compared:
+        return EXIT_NOT_CHECKED
+    if require_converged and not result.convergence.converged:
+        return EXIT_MISMATCH
+    return EXIT_OK
+
+
+def _auto_lr(
+    model: Any, data: tuple, optimizer: Any, standardize: bool, layout: str | None
+) -> tuple[float, str]:
+    """``--lr auto`` for plain gradient descent on a model with a Hessian; refused otherwise."""
+    from ..errors import InputError
+    from ..trajectory._convergence import lr_from_data
+
+    if optimizer is not None and (optimizer.name != "sgd" or optimizer.hyper):
+        raise InputError(
+            f"--lr auto picks the best fixed step of plain gradient descent, 2/(λmin+λmax); "
+            f"with --optimizer {optimizer.name} pass --lr VALUE."
+        )
+    return lr_from_data(model, *data, standardize=standardize, layout=layout)

@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from ._crosscheck import (
+    EXIT_CODES,
     add_model_option,
     add_run_options,
     build_model,
@@ -33,6 +34,7 @@ def register(sub: Any) -> None:
         "demo data (gdcheck.data.synthetic), print the tables and the verdict, and write the "
         "report. The default, --model linear_regression, is the tutorial's run exactly (lr 0.01, "
         "10,000 iterations, its data and its 'Cost at iteration' lines).",
+        epilog=EXIT_CODES,
     )
     add_model_option(p)
     add_run_options(

@@ -3,8 +3,10 @@
 Files are read one row per example (:func:`gdcheck.data.load` gives ``X`` (n, m), ``y`` (1, m))
 and laid out for the model: ``linear_regression`` and ``ridge`` take them as they come (the
 tutorial's layout), ``logistic_regression``, ``softmax_regression`` and ``mlp`` take rows,
-``X`` (m, n) and ``y`` (m,). ``--dataset`` loads scikit-learn's bundled data, standardised, in
-the model's layout (:func:`gdcheck.data.dataset_for_model`); its notes go into the report.
+``X`` (m, n) and ``y`` (m,). ``--dataset`` loads scikit-learn's bundled data in raw units, in
+the model's layout (:func:`gdcheck.data.dataset_for_model` with ``standardize=False``), and
+the engine standardises them (``--standardize``, the default with ``--dataset``;
+``--no-standardize`` runs the raw measurements), recording means and scales in the report.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._crosscheck import (
+    EXIT_CODES,
     add_model_option,
     add_run_options,
     build_model,
@@ -41,9 +44,11 @@ def register(sub: Any) -> None:
         description="Cross-check a handwritten model on your data or a bundled dataset. CSV: a "
         "header row, one row per example, --target names the target column. .npy: a 2-D array, "
         "one row per example, --target is a column index (default: the last). --dataset: "
-        "scikit-learn's bundled data (no download), features standardised; diabetes fits "
+        "scikit-learn's bundled data (no download), features standardised unless --no-standardize; "
+        "diabetes fits "
         "linear_regression and ridge, breast_cancer logistic_regression, iris and digits "
         "softmax_regression and mlp.",
+        epilog=EXIT_CODES,
     )
     add_model_option(
         p,
@@ -62,15 +67,20 @@ def register(sub: Any) -> None:
         "--dataset",
         default=None,
         choices=DATASET_NAMES,
-        help="a dataset bundled with scikit-learn, standardised (no default; needs "
-        "pip install 'gdcheck[datasets]')",
+        help="a dataset bundled with scikit-learn, standardised unless --no-standardize (no "
+        "default; needs pip install 'gdcheck[datasets]')",
     )
     p.add_argument(
         "--target",
         default=None,
         help="with --data: the target column, a CSV header name or an index (default: the last)",
     )
-    add_run_options(p, steps_field="run_steps", out="reports/<model>-<dataset or data file stem>")
+    add_run_options(
+        p,
+        steps_field="run_steps",
+        out="reports/<model>-<dataset or data file stem>",
+        standardize="on with --dataset, off with --data",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,8 +94,10 @@ def run(args: argparse.Namespace) -> int:
             f"--target {args.target!r} is for --data files; --dataset {args.dataset} has its own "
             "target. Drop --target."
         )
+    if args.standardize is None:
+        args.standardize = args.dataset is not None
     if args.dataset is not None:
-        X, y, notes = _dataset(args.dataset, args.model)
+        X, y, notes = _dataset(args.dataset, args.model, args.standardize)
         stem = args.dataset
     else:
         X, y, notes = _file(args.data, args.target, args.model)
@@ -101,11 +113,17 @@ def run(args: argparse.Namespace) -> int:
     )
 
 
-def _dataset(name: str, model: str) -> tuple[Any, Any, list[str]]:
+def _dataset(name: str, model: str, standardize: bool) -> tuple[Any, Any, list[str]]:
     from .. import data
 
-    ds = data.dataset_for_model(name, model)
+    ds = data.dataset_for_model(name, model, standardize=False)  # raw: the engine standardises
     notes = [f"dataset {name}: {note}" for note in ds.notes]
+    if standardize:
+        notes = [n for n in notes if "features raw" not in n]
+        notes.append(
+            f"dataset {name}: features standardised by gdcheck (--standardize): (x − mean)/std "
+            "per feature over the examples (ddof=0); means and scales are in the analysis."
+        )
     return ds.X, ds.y, notes
 
 

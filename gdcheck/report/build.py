@@ -132,12 +132,19 @@ def build_report(result: CrossCheckResult) -> dict[str, Any]:
             "loss": nums(traj.losses[::stride], 10),
         }
     findings = [asdict(f) for f in result.findings]
+    convergence = result.convergence
     report = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "gdcheck", "version": __version__},
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "config": asdict(cfg),
-        "verdict": {"passed": result.passed, "text": verdict_text(result), "findings": findings},
+        "verdict": {
+            "passed": result.passed,
+            "compared": result.compared,
+            "text": verdict_text(result),
+            "findings": findings,
+            "convergence": convergence.to_dict(),
+        },
         "notes": list(result.notes),
         "environment": environment(),
         "reference": {
@@ -154,7 +161,12 @@ def build_report(result: CrossCheckResult) -> dict[str, Any]:
         "analysis": {
             "hessian_eigenvalues": None if result.eigenvalues is None else nums(result.eigenvalues),
             "lr_bound": result.lr_bound,
+            "condition_number": result.condition_number,
+            "best_lr": result.best_lr,
+            "conditioning": conditioning_text(result),
             "least_squares": None if result.optimum is None else nums(result.optimum),
+            "scaling": None if result.scaling is None else result.scaling.to_dict(),
+            "original_units": _original_units(result),
         },
         "backends": backends,
         "series": series,
@@ -174,6 +186,40 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def _original_units(result: CrossCheckResult) -> dict[str, Any] | None:
+    """Final weights mapped back to the raw features (standardised linear models only)."""
+    out = {name: result.weights_in_original_units(name) for name in result.runs}
+    kept = {n: nums(w) for n, w in out.items() if w is not None}
+    if result.optimum is not None and kept and result.scaling is not None:
+        kept["least squares w*"] = nums(result.scaling.to_original(result.optimum))
+    return kept or None
+
+
+SPREAD_ADVICE = 10.0
+"""Feature scales differing by more than this factor, with κ(H) ≥ :data:`KAPPA_ADVICE`, get the
+advice to standardise."""
+KAPPA_ADVICE = 1e3
+
+
+def conditioning_text(result: CrossCheckResult) -> str | None:
+    """κ(H), the feature scales, and — when the scales make the bound tiny — the fix."""
+    kappa = result.condition_number
+    scaling = result.scaling
+    if kappa is None:
+        return None
+    text = f"κ(H) = λmax/λmin = {kappa:.4g}"
+    if scaling is not None and scaling.standardized:
+        return text + " (features standardised)."
+    if scaling is not None and scaling.spread >= SPREAD_ADVICE and kappa >= KAPPA_ADVICE:
+        lo, hi = min(scaling.scales), max(scaling.scales)
+        return (
+            f"{text}. The features' scales differ {scaling.spread:.3g}-fold (σ from {lo:.3g} "
+            f"to {hi:.3g}), which makes the Hessian ill-conditioned and the stable step tiny; "
+            "standardise them: gdcheck run --standardize (or crosscheck(..., standardize=True))."
+        )
+    return text + "."
 
 
 def verdict_text(result: CrossCheckResult) -> str:
@@ -196,8 +242,9 @@ def verdict_text(result: CrossCheckResult) -> str:
     where = "at the one step" if n == 1 else f"at every one of {n:,} steps"
     if not others:
         text = (
-            f"PASS — only the NumPy reference ran (no autodiff backend was selected): its "
-            f"{n:,}-step run finished without diverging, but nothing was compared ({cfg.dtype})."
+            f"NOT CHECKED — only the NumPy reference ran (no autodiff backend ran): its "
+            f"{n:,}-step run finished without diverging, but nothing was compared ({cfg.dtype}); "
+            "install jax/torch: pip install 'gdcheck[all]'."
         )
     else:
         verb, own = (

@@ -14,7 +14,16 @@ from typing import Any
 from .plots import report_plots
 from .svg import MARKER, render_svg
 from .tables import cost_rows, drift_rows, version_rows, weight_rows
-from .text import analysis_lines, backend_rows, config_summary, method_rows
+from .text import (
+    analysis_lines,
+    backend_rows,
+    config_summary,
+    convergence_text,
+    method_rows,
+    verdict_state,
+)
+
+BADGES = {"pass": "PASS", "fail": "FAIL", "unchecked": "NOT CHECKED"}
 
 CSS = """
 .gdr{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.45;
@@ -26,7 +35,11 @@ CSS = """
 .gdr .pass{background:#e8f5ec;border-color:#1e7b45}
 .gdr .fail{background:#fdeceb;border-color:#b3261e}
 .gdr .badge{display:inline-block;font-weight:700;letter-spacing:.04em;margin-right:.4rem}
+.gdr .unchecked{background:#fff8e1;border-color:#8a6d00}
+.gdr .converged{background:#eef6fb;border-color:#2b6f9e}
+.gdr .slow{background:#fff8e1;border-color:#8a6d00}
 .gdr .pass .badge{color:#1e7b45}.gdr .fail .badge{color:#b3261e}
+.gdr .unchecked .badge,.gdr .slow .badge{color:#6b5400}.gdr .converged .badge{color:#2b6f9e}
 .gdr .meta,.gdr figcaption,.gdr .small{color:#555;font-size:.88rem}
 .gdr figure{margin:1.2rem 0}
 .gdr figure svg{display:block;width:100%;max-width:42rem;height:auto;border:1px solid #eee;
@@ -36,7 +49,7 @@ CSS = """
 .gdr table{border-collapse:collapse;font-size:.9rem}
 .gdr caption{text-align:left;color:#555;font-size:.88rem;padding:.2rem 0}
 .gdr th,.gdr td{padding:.3rem .6rem;border-bottom:1px solid #e6e6e6;text-align:left;vertical-align:top}
-.gdr th{background:#f6f6f6;font-weight:600;white-space:nowrap}
+.gdr th{background:#f6f6f6;font-weight:600;min-width:4.5em}
 .gdr td{font-variant-numeric:tabular-nums}
 .gdr .finding{margin:.5rem 0;padding:.5rem .8rem;border-left:4px solid #b3261e;background:#fff7f6}
 .gdr .finding.explained{border-color:#8a6d00;background:#fffbea}
@@ -64,8 +77,9 @@ def _section(key: str, title: str, *content: str) -> str:
 
 
 def _verdict(report: dict[str, Any]) -> str:
+    """Both verdicts: agreement (PASS, FAIL, NOT CHECKED), then convergence."""
     v = report["verdict"]
-    passed = v.get("passed") is True
+    state = verdict_state(report)
     c = report["config"]
     meta = (
         f"{c.get('model', 'model')}: lr = {c.get('lr')}, steps = {c.get('steps')}, "
@@ -74,13 +88,25 @@ def _verdict(report: dict[str, Any]) -> str:
     )
     tool = report.get("tool") or {}
     made = f"gdcheck {tool.get('version', '?')}, {report.get('created', '')}"
-    word, text = ("PASS" if passed else "FAIL"), str(v.get("text", ""))
+    boxes = [_box(state, BADGES[state], str(v.get("text", "")), "agreement")]
+    conv = convergence_text(report)
+    if conv:
+        word = "CONVERGED" if conv.startswith("CONVERGED") else "NOT CONVERGED"
+        boxes.append(
+            _box("converged" if word == "CONVERGED" else "slow", word, conv, "convergence")
+        )
+    return (
+        f'<section data-section="verdict">{"".join(boxes)}'
+        f'<p class="meta">{escape(meta)}<br>{escape(made)}</p></section>'
+    )
+
+
+def _box(state: str, word: str, text: str, key: str) -> str:
     if text.startswith(word):  # the verdict text names it already: "PASS — …"
         text = text[len(word) :]
     return (
-        f'<section data-section="verdict"><div class="verdict {"pass" if passed else "fail"}">'
-        f'<span class="badge">{word}</span>{escape(text)}</div>'
-        f'<p class="meta">{escape(meta)}<br>{escape(made)}</p></section>'
+        f'<div class="verdict {state}" data-verdict="{key}"><span class="badge">{word}</span>'
+        f"{escape(text)}</div>"
     )
 
 
@@ -110,7 +136,7 @@ def _findings(report: dict[str, Any]) -> str:
         extra = "".join(
             f"<li>{escape(str(k))}: {escape(_plain(v))}</li>"
             for k, v in f.items()
-            if k not in known
+            if k not in known and v not in (None, "", [], {})
         )
         items.append(
             f'<div class="finding{" explained" if explained else ""}">'
@@ -159,7 +185,7 @@ def render_fragment(report: dict[str, Any]) -> str:
         _section(
             "environment",
             "Environment",
-            _table(*version_rows(report), caption="Versions (not used: not loaded by this run)."),
+            _table(*version_rows(report), caption=_versions_caption(report)),
             _table(*method_rows(report), caption="How each backend computed."),
         )
     )
@@ -175,10 +201,17 @@ def render_fragment(report: dict[str, Any]) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def _versions_caption(report: dict[str, Any]) -> str:
+    env = report.get("environment") or {}
+    missing = [k for k, v in env.items() if v is None]
+    if not missing:
+        return "Versions."
+    return f"Versions ({', '.join(missing)}: not loaded by this run)."
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The whole ``report.html`` page."""
-    v = report["verdict"]
-    title = f"gdcheck {'PASS' if v.get('passed') is True else 'FAIL'} — {report['config'].get('model', '')}"
+    title = f"gdcheck {BADGES[verdict_state(report)]} — {report['config'].get('model', '')}"
     return (
         f'<!DOCTYPE html>\n{MARKER}\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

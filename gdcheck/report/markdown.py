@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .tables import weight_rows
-from .text import analysis_lines, backend_rows, config_summary, fmt, method_rows
+from .text import analysis_lines, backend_rows, config_summary, convergence_text, fmt, method_rows
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -24,6 +24,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
         "",
         f"**{v['text']}**",
         "",
+        *([f"**{convergence_text(report)}**", ""] if convergence_text(report) else []),
         f"lr = {c['lr']:g}, steps = {c['steps']:,}, dtype = {c['dtype']}, "
         f"{config_summary(c)}, "
         f"backends: {', '.join(c['backends'])}.",

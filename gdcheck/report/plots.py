@@ -52,7 +52,9 @@ class Plot:
 
     @property
     def xmax(self) -> int:
-        return max([self.last_step, *(k for s in self.series for k in s.steps)]) or 1
+        if self.last_step:
+            return self.last_step
+        return max([0, *(k for s in self.series for k in s.steps)]) or 1
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ def report_plots(report: dict[str, Any]) -> list[Plot]:
     reference = report.get("reference", {}).get("backend", "numpy")
     others = [n for n in names if n != reference]
     stride = int(s.get("stride", 1))
-    last = int(report["config"].get("steps") or 0)
+    last = _last_step(report, steps)
     bucket = f" (the maximum over each run of {stride:,} steps)" if stride > 1 else ""
     plots = []
     if others:
@@ -205,10 +207,39 @@ def report_plots(report: dict[str, Any]) -> list[Plot]:
     return plots
 
 
+def _last_step(report: dict[str, Any], steps: tuple[int, ...]) -> int:
+    """The x axis's end: the run's steps, or, when the reference diverged, the last step any
+    backend still had a finite loss (the axis is fitted to the steps that ran)."""
+    last = int(report["config"].get("steps") or 0)
+    if (report.get("reference") or {}).get("diverged_at") is None:
+        return last
+    finite = [
+        k
+        for name in report["backends"]
+        for k, v in zip(steps, _values(report, name, "loss"), strict=False)
+        if v is not None
+    ]
+    return max(1, min(last, max(finite, default=0) + 1))
+
+
+RULE_REACH = 1e6
+"""A rule more than this factor above the data's largest value (a diverged run's drift
+tolerance, 1e142) is left off the axis, so the data keep the plot; its label says so."""
+
+
 def plot_values(plot: Plot) -> list[float]:
-    """Every finite value the axis must cover: the data and the rules."""
+    """Every finite value the axis must cover: the data, and the rules within reach of them."""
     values = [v for s in plot.series for v in s.values if v is not None and math.isfinite(v)]
-    return [max(v, 0.0) for v in values] + [r.value for r in plot.rules if r.value > 0]
+    values = [max(v, 0.0) for v in values]
+    return values + [r.value for r in shown_rules(plot, values)]
+
+
+def shown_rules(plot: Plot, values: list[float] | None = None) -> list[Rule]:
+    """The rules drawn on the axis: those not far above every data value (:data:`RULE_REACH`)."""
+    if values is None:
+        values = [v for s in plot.series for v in s.values if v is not None and math.isfinite(v)]
+    top = max(values, default=0.0)
+    return [r for r in plot.rules if r.value > 0 and (top <= 0 or r.value <= top * RULE_REACH)]
 
 
 def figure(report: dict[str, Any]) -> Any:
@@ -228,7 +259,7 @@ def figure(report: dict[str, Any]) -> Any:
             ys = [float("nan") if v is None else max(v, axis.lo) for v in s.values]
             style = {"ls": "none", "marker": ".", "ms": 3} if s.points else {"lw": s.width}
             ax.plot(s.steps, ys, color=s.color, alpha=s.opacity, label=s.label, **style)
-        for r in plot.rules:
+        for r in shown_rules(plot):
             dashes = [float(d) for d in r.dash.split()]
             ax.axhline(r.value, color=r.color, dashes=dashes, lw=1.2, label=r.label)
         ax.set_ylim(axis.lo, axis.hi)

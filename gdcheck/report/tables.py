@@ -9,8 +9,27 @@ from typing import Any
 
 from .text import fmt
 
-MAX_WEIGHT_ROWS = 20
+MAX_WEIGHT_ROWS = 100
 """Larger models list their first entries; report.json keeps them all."""
+
+
+def entry_labels(report: dict[str, Any]) -> list[str]:
+    """``w[0, 0] (intercept)``, ``w[3]``, ``b``: each flat entry named by its parameter."""
+    import itertools
+
+    params = (report.get("config") or {}).get("params") or {}
+    labels = []
+    for name, shape in params.items():
+        if not shape:
+            labels.append(name)
+            continue
+        for index in itertools.product(*(range(int(d)) for d in shape)):
+            labels.append(f"{name}[{', '.join(map(str, index))}]")
+    intercept = (report.get("analysis") or {}).get("least_squares") is not None
+    if labels and intercept and list(params) == ["w"]:  # the tutorial's and ridge's w[0]
+        labels[0] += " (intercept)"
+    return labels
+
 
 VERSION_KEYS = ("numpy", "blas", "jax", "optax", "torch", "python", "platform")
 
@@ -22,13 +41,21 @@ def weight_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     finals = {
         n: (b.get("trajectory") or {}).get("final_weights") or [] for n, b in backends.items()
     }
+    original = (report.get("analysis") or {}).get("original_units") or {}
     n = max([len(optimum or []), *(len(w) for w in finals.values())], default=0)
-    header = ["entry", *(["least squares w*"] if optimum else []), *backends]
+    labels = entry_labels(report)
+    header = [
+        "entry",
+        *(["least squares w*"] if optimum else []),
+        *backends,
+        *(f"{k}, original units" for k in original),
+    ]
     rows = []
     for i in range(min(n, MAX_WEIGHT_ROWS)):
-        name = "w[0] (intercept)" if i == 0 else f"w[{i}]"
+        name = labels[i] if i < len(labels) else f"entry {i}"
         cells = [fmt(optimum[i], ".10g")] if optimum else []
         cells += [fmt(w[i], ".10g") if i < len(w) else "—" for w in finals.values()]
+        cells += [fmt(w[i], ".10g") if i < len(w) else "—" for w in original.values()]
         rows.append([name, *cells])
     if n > MAX_WEIGHT_ROWS:
         rows.append([f"… {n - MAX_WEIGHT_ROWS} more", *[""] * (len(header) - 1)])
@@ -41,6 +68,7 @@ def weight_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                     fmt((b.get("trajectory") or {}).get("distance_to_least_squares"))
                     for b in backends.values()
                 ),
+                *[""] * len(original),
             ]
         )
     return header, rows

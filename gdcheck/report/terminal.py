@@ -33,6 +33,9 @@ exported width says nothing about a file or a pipe."""
 TEXT_WIDTH = 92
 """Prose is wrapped to this width, or to the terminal's if narrower."""
 
+CELL_WIDTH = 30
+"""Widest table cell before it wraps, so a 30-feature run's tables fit a wide terminal."""
+
 DELAY = 1.0
 """Seconds a run must last before its progress bar is drawn."""
 
@@ -94,15 +97,29 @@ def _table(header: Any, rows: Any, title: str = "") -> Any:
         header_style="bold",
     )
     for name in header:
-        table.add_column(Text(str(name)), overflow="fold")
+        table.add_column(Text(str(name)), overflow="fold", max_width=CELL_WIDTH)
     for row in rows:
         table.add_row(*(Text(str(cell)) for cell in row))
     return table
 
 
+STYLES = {
+    "pass": "bold green",
+    "fail": "bold red",
+    "unchecked": "bold yellow",
+    "converged": "green",
+    "slow": "yellow",
+}
+"""Verdict styles: agreement (pass, fail, unchecked: nothing compared), convergence."""
+
+
 def print_report(report: dict[str, Any], file: IO[str] | None = None) -> None:
-    """The tables and verdict of a cross-check report (``result.to_dict()``)."""
-    from .text import analysis_lines, backend_rows, config_summary, method_rows, render_text
+    """The tables and verdicts of a cross-check report (``result.to_dict()``).
+
+    One structure, :func:`gdcheck.report.text.blocks`, rendered with rich when it is
+    installed and as :func:`~gdcheck.report.text.render_text` otherwise: ``demo``, ``run``,
+    ``report`` and ``summary()`` show the same tables and sentences."""
+    from .text import blocks, render_text
 
     if not rich_available():
         print(render_text(report), file=file if file is not None else sys.stdout)
@@ -110,24 +127,20 @@ def print_report(report: dict[str, Any], file: IO[str] | None = None) -> None:
     from rich.text import Text
 
     out = console(file)
-    c = report["config"]
-    items: list[Any] = [
-        Text(
-            f"gdcheck {report['tool']['version']} — {c['model']}: lr={c['lr']:g}, "
-            f"steps={c['steps']:,}, dtype={c['dtype']}, {config_summary(c)}",
-            style="bold",
-        ),
-        "",
-        _table(*backend_rows(report), title="Each backend against the handwritten reference"),
-        "",
-        _table(*method_rows(report), title="How each backend computed"),
-        "",
-        *(Text(line) for line in analysis_lines(report)),
-        *(Text(f"Note: {note}", style="yellow") for note in report.get("notes", [])),
-        "",
-    ]
-    verdict = report["verdict"]
-    items.append(Text(verdict["text"], style="bold green" if verdict["passed"] else "bold red"))
+    width = min(out.width, TEXT_WIDTH)
+    items: list[Any] = []
+    for kind, item in blocks(report):
+        if kind == "table":
+            items.append(_table(item[1], item[2], title=item[0]))
+        elif kind == "blank":
+            items.append("")
+        elif kind == "heading":
+            items.append((Text(item, style="bold"), {"width": width}))
+        elif kind == "verdict":
+            items.append((Text(item[1], style=STYLES.get(item[0], "bold")), {"width": width}))
+        else:
+            style = "yellow" if kind == "note" else ""
+            items.append((Text(item, style=style), {"width": width}))
     _emit(out, items)
 
 

@@ -8,6 +8,16 @@ SHOWN_ENTRIES = 6
 """A vector longer than this is abbreviated in tables (report.json keeps every entry)."""
 
 
+def apart(a: float, b: float, at_least: int = 6) -> tuple[str, str]:
+    """``a`` and ``b`` with enough significant digits (``at_least`` or more) to tell them
+    apart: lr 0.7687 against the bound 0.768688 reads as ``0.7687`` and ``0.768688``."""
+    for digits in range(at_least, 18):
+        sa, sb = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if (sa != sb) == (a != b):
+            return sa, sb
+    return f"{a!r}", f"{b!r}"
+
+
 def fmt(x: Any, spec: str = ".3g") -> str:
     if x is None:
         return "—"
@@ -30,14 +40,38 @@ def config_summary(c: dict[str, Any]) -> str:
     )
 
 
-def backend_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the per-backend table (shared by text, Markdown and HTML)."""
+def short(x: Any) -> str:
+    """A vector for the terminal: 4 significant digits, at most :data:`SHOWN_ENTRIES` entries."""
+    if isinstance(x, list):
+        cells = [fmt(v, ".4g") for v in x]
+        if len(cells) > SHOWN_ENTRIES:
+            cells = [*cells[:3], "…", *cells[-2:]]
+            return "[" + ", ".join(cells) + f"] ({len(x)} entries)"
+        return "[" + ", ".join(cells) + "]"
+    return fmt(x)
+
+
+def _seconds(*parts: Any) -> str:
+    """The time column: the sum of the parts that were measured (— when none was)."""
+    import math
+
+    known = [float(p) for p in parts if p is not None and math.isfinite(float(p))]
+    return f"{sum(known):.2f}" if known else "—"
+
+
+def backend_rows(
+    report: dict[str, Any], *, terminal: bool = False
+) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-backend table (shared by text, Markdown and HTML).
+
+    ``terminal``: final weights abbreviated (:func:`short`); otherwise the column is left out,
+    since the report's weight table lists every entry in full."""
     header = [
         "backend",
         "max grad error (scaled)",
         "tolerance",
         "ULPs",
-        "final weights",
+        *(["final weights"] if terminal else []),
         "final drift",
         "|w − w*|∞",
         "time (s)",
@@ -46,18 +80,19 @@ def backend_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     for name, b in report["backends"].items():
         s, t = b["shadow"], b["trajectory"]
         reference = name == report["reference"]["backend"]
+        where = s.get("worst_entry_label") or f"w[{s['worst_entry']}]"
         rows.append(
             [
                 name + (" (reference)" if reference else ""),
                 "0 (the reference)"
                 if reference
-                else f"{fmt(s['max_rel_error'])} at step {s['worst_step']}, {s.get('worst_entry_label', s['worst_entry'])}",
+                else f"{fmt(s['max_rel_error'])} at step {s['worst_step']}, {where}",
                 fmt(b["tolerance"]["gradient"]),
                 "—" if reference else fmt(s["max_ulp"], ".2g"),
-                fmt(t["final_weights"]),
+                *([short(t["final_weights"])] if terminal else []),
                 "—" if reference else fmt(t["final_drift"]),
                 fmt(t["distance_to_least_squares"]),
-                f"{s['seconds'] + t['seconds']:.2f}",
+                _seconds(s.get("seconds"), t.get("seconds")),
             ]
         )
     return header, rows
@@ -86,35 +121,117 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), line(["─" * w for w in widths]), *map(line, rows)])
 
 
-def analysis_lines(report: dict[str, Any]) -> list[str]:
-    a = report["analysis"]
+def analysis_lines(report: dict[str, Any], *, terminal: bool = False) -> list[str]:
+    """Conditioning, feature scales, the optimum, weights in original units (as sentences)."""
+    a = report.get("analysis") or {}
+    vec = short if terminal else fmt_full
     lines = []
     if a.get("hessian_eigenvalues"):
+        lines.append(f"Hessian eigenvalues: {vec(a['hessian_eigenvalues'])}" + _bounds(a))
+    if a.get("conditioning"):
+        lines.append(f"Conditioning: {a['conditioning']}")
+    scaling = a.get("scaling")
+    if scaling:
+        what = "standardised from means" if scaling.get("standardized") else "as given: means"
         lines.append(
-            f"Hessian (2/m)XXᵀ eigenvalues: {fmt(a['hessian_eigenvalues'])}; "
-            f"stable for lr < 2/λmax = {fmt(a['lr_bound'], '.4g')}."
+            f"Features: {len(scaling['scales'])}, {what} {vec(scaling['means'])} and scales σ "
+            f"{vec(scaling['scales'])}."
         )
+        if scaling.get("transposed"):
+            lines.append(
+                f"Layout: X given as {scaling['given_layout']}, transposed to the model's "
+                f"{scaling['model_layout']} layout."
+            )
     if a.get("least_squares"):
-        lines.append(f"Closed-form optimum w*: {fmt(a['least_squares'])}")
+        units = " (standardised units)" if scaling and scaling.get("standardized") else ""
+        lines.append(f"Closed-form optimum w*{units}: {vec(a['least_squares'])}")
+    for name, w in (a.get("original_units") or {}).items():
+        lines.append(f"In original units, {name}: {vec(w)}")
     return lines
 
 
-def render_text(report: dict[str, Any]) -> str:
+def _bounds(a: dict[str, Any]) -> str:
+    if a.get("lr_bound") is None:
+        return "."
+    if a.get("best_lr") is None:
+        return f"; stable for lr < 2/λmax = {a['lr_bound']:.6g}."
+    bound, best = apart(a["lr_bound"], a["best_lr"])
+    return f"; stable for lr < 2/λmax = {bound}; best fixed step 2/(λmin+λmax) = {best}."
+
+
+def fmt_full(x: Any) -> str:
+    """Every entry of a vector (the report's rendering; the terminal abbreviates)."""
+    if isinstance(x, list):
+        return "[" + ", ".join(fmt(v, ".10g") for v in x) + "]"
+    return fmt(x)
+
+
+def verdict_state(report: dict[str, Any]) -> str:
+    """``"pass"``, ``"fail"`` or ``"unchecked"`` (nothing was compared)."""
+    v = report["verdict"]
+    if v.get("passed") is not True:
+        return "fail"
+    return "unchecked" if v.get("compared") is False else "pass"
+
+
+def convergence_text(report: dict[str, Any]) -> str | None:
+    conv = report["verdict"].get("convergence")
+    return conv.get("text") if isinstance(conv, dict) else None
+
+
+def heading(report: dict[str, Any]) -> str:
     c = report["config"]
-    head = (
-        f"gdcheck {report['tool']['version']} — {c['model']}: lr={c['lr']:g}, steps={c['steps']:,}, "
-        f"dtype={c['dtype']}, {config_summary(c)}"
+    return (
+        f"gdcheck {report['tool']['version']} — {c['model']}: lr={c['lr']:.6g}, "
+        f"steps={c['steps']:,}, dtype={c['dtype']}, {config_summary(c)}"
     )
-    header, rows = backend_rows(report)
-    parts = [
-        head,
-        "",
-        table(header, rows),
-        "",
-        table(*method_rows(report)),
-        "",
-        *analysis_lines(report),
-    ]
-    parts += [f"Note: {n}" for n in report.get("notes", [])]
-    parts += ["", report["verdict"]["text"]]
+
+
+def blocks(report: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What the terminal shows, in order, for either renderer (rich or plain text):
+    ``("heading", str)``, ``("table", (title, header, rows))``, ``("line", str)``,
+    ``("note", str)``, ``("verdict", (state, text))``, ``("blank", None)``."""
+    out: list[tuple[str, Any]] = [("heading", heading(report)), ("blank", None)]
+    out.append(
+        ("table", ("Each backend against the handwritten reference",
+                   *backend_rows(report, terminal=True)))
+    )  # fmt: skip
+    out.append(("blank", None))
+    out.append(("table", ("How each backend computed", *method_rows(report))))
+    out.append(("blank", None))
+    out += [("line", line) for line in analysis_lines(report, terminal=True)]
+    out += [("note", f"Note: {n}") for n in report.get("notes", [])]
+    out.append(("blank", None))
+    out.append(("verdict", (verdict_state(report), report["verdict"]["text"])))
+    conv = convergence_text(report)
+    if conv:
+        out.append(("verdict", ("converged" if conv.startswith("CONVERGED") else "slow", conv)))
+    return out
+
+
+def quiet_text(report: dict[str, Any]) -> str:
+    """``-q``: the verdicts alone (agreement, then convergence)."""
+    conv = convergence_text(report)
+    return report["verdict"]["text"] + (f"\n{conv}" if conv else "")
+
+
+def render_text(report: dict[str, Any], width: int = 92) -> str:
+    """The plain-text rendering of :func:`blocks` (``summary()``; the CLI without rich).
+
+    Tables are kept whole; prose is wrapped to ``width``."""
+    import textwrap
+
+    parts: list[str] = []
+    for kind, item in blocks(report):
+        if kind == "table":
+            title, header, rows = item
+            parts += [title, table(header, rows)]
+        elif kind == "blank":
+            parts.append("")
+        elif kind == "verdict":
+            parts.append(textwrap.fill(item[1], width))
+        elif kind == "heading":
+            parts.append(textwrap.fill(item, width, subsequent_indent="  "))
+        else:
+            parts.append(textwrap.fill(item, width, subsequent_indent="  "))
     return "\n".join(parts)

@@ -1,15 +1,177 @@
-"""The user's data before the model's own ``prepare``: layout and standardisation (issue 12).
+r"""The user's data before the model's own ``prepare``: layout and standardisation (issue 12).
 
-:func:`user_data` returns the data the engine passes on and what it did to them (None: nothing).
+Models take their features along one axis (``model.info["layout"]``): ``"rows"`` models
+(logistic, softmax, MLP) take ``X`` (m, n), examples × features; the others (the tutorial's
+linear regression, ridge) take ``X`` (n, m), features × examples, the *columns* layout.
+
+- ``layout="rows"`` says the data come as rows, ``X`` (m, n) and ``y`` (m,), as scikit-learn,
+  pandas and CSV files have them; a columns model gets ``X.T`` and ``y`` as (1, m).
+  ``layout="columns"`` says the opposite for a rows model.
+- ``standardize=True`` replaces each feature :math:`x_j` by
+  :math:`z_j = (x_j - \mu_j)/\sigma_j` (mean and standard deviation over the examples,
+  ``ddof=0``; a constant feature keeps :math:`\sigma_j = 1`). The target is left alone.
+  Gradient descent on a quadratic cost converges at the rate set by
+  :math:`\kappa = \lambda_{\max}/\lambda_{\min}` of the Hessian; features on different
+  scales make :math:`\kappa` large and the stable step :math:`2/\lambda_{\max}` tiny.
+
+:func:`user_data` returns the data the engine passes on and a :class:`Scaling` recording
+each feature's mean and scale (always: the report shows the scales) and what was done.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+
+from .._types import NDArray
+from ..errors import InputError
+
+LAYOUTS = (None, "rows", "columns")
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Each feature's mean and scale over the examples, and whether the data were standardised.
+
+    ``means`` and ``scales`` are of the data *as given* (before standardising); when
+    ``standardized`` is True the model saw :math:`z_j = (x_j - \\mu_j)/\\sigma_j`.
+    """
+
+    model_layout: str  # "rows" or "columns": how the model takes X
+    given_layout: str  # how the user's X came: "rows" or "columns"
+    standardized: bool
+    means: tuple[float, ...]
+    scales: tuple[float, ...]
+    constant: tuple[int, ...] = ()  # features with σ = 0 (kept at scale 1)
+
+    @property
+    def transposed(self) -> bool:
+        return self.model_layout != self.given_layout
+
+    @property
+    def spread(self) -> float:
+        """max σ / min σ over the non-constant features (1 when fewer than two)."""
+        s = [v for i, v in enumerate(self.scales) if i not in self.constant and v > 0]
+        return max(s) / min(s) if len(s) > 1 else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_layout": self.model_layout,
+            "given_layout": self.given_layout,
+            "transposed": self.transposed,
+            "standardized": self.standardized,
+            "means": list(self.means),
+            "scales": list(self.scales),
+            "constant": list(self.constant),
+            "spread": self.spread,
+        }
+
+    def to_original(self, w: NDArray) -> NDArray:
+        r"""Linear weights with the intercept first, ``(n+1,)`` or ``(n+1, k)``, from standardised
+        to original units: :math:`w_j = w'_j/\sigma_j`, :math:`b = b' - \sum_j w'_j\mu_j/\sigma_j`."""
+        w = np.array(w, dtype=np.float64)
+        if not self.standardized:
+            return w
+        mu, sigma = np.asarray(self.means), np.asarray(self.scales)
+        shape = (-1,) + (1,) * (w.ndim - 1)
+        slopes = w[1:] / sigma.reshape(shape)
+        out = w.copy()
+        out[1:] = slopes
+        out[0] = w[0] - (slopes * mu.reshape(shape)).sum(axis=0)
+        return out
+
+
+def model_layout(model: Any) -> str:
+    """``"rows"`` when ``model.info["layout"]`` says so, else ``"columns"`` (features × examples)."""
+    text = str((getattr(model, "info", None) or {}).get("layout", "")).strip().lower()
+    return "rows" if text.startswith("rows") else "columns"
 
 
 def user_data(
     model: Any, data: tuple, *, standardize: bool = False, layout: str | None = None
-) -> tuple[tuple, Any]:
-    """The data as given (a placeholder: standardisation and layouts are filled in next)."""
-    return data, None
+) -> tuple[tuple, Scaling | None]:
+    """The data laid out for ``model`` (and standardised when asked), and their :class:`Scaling`.
+
+    ``data`` is ``(X, y, …)``; only ``X`` is rearranged or scaled, ``y`` only reshaped with a
+    layout change. Returns ``(data, None)`` when ``X`` is not a 2-D real array (nothing to say).
+    """
+    if layout not in LAYOUTS:
+        raise InputError(
+            f"layout={layout!r}: use 'rows' (X (m, n), examples × features, y (m,)), "
+            "'columns' (X (n, m), features × examples, y (1, m)), or None (the model's own)."
+        )
+    if not standardize and layout is None and not data:
+        return data, None
+    want = model_layout(model)
+    given = layout or want
+    X = _array(data[0]) if data else None
+    if X is None or X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+        if standardize:
+            raise InputError(
+                f"standardize=True needs X as a 2-D numeric array; got "
+                f"{'nothing' if X is None else f'shape {X.shape}'}."
+            )
+        return data, None
+    y = _array(data[1]) if len(data) > 1 else None
+    if layout is None and want == "columns" and y is not None:
+        _hint_rows_given(model, X, y)
+    rest = list(data[1:])
+    if given != want:
+        X = X.T
+        if rest and y is not None:
+            rest[0] = y.reshape(1, -1) if want == "columns" else _rows_target(y)
+    feature_axis = 1 if want == "columns" else 0  # reduce over the examples
+    Xf = np.asarray(X, np.float64)
+    means = Xf.mean(axis=feature_axis)
+    scales = Xf.std(axis=feature_axis)
+    constant = tuple(int(i) for i in np.flatnonzero(~(scales > 0)))
+    scales = np.where(scales > 0, scales, 1.0)
+    if standardize:
+        shape = (-1, 1) if want == "columns" else (1, -1)
+        dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
+        X = ((Xf - means.reshape(shape)) / scales.reshape(shape)).astype(dtype)
+    scaling = Scaling(
+        model_layout=want,
+        given_layout=given,
+        standardized=bool(standardize),
+        means=tuple(float(v) for v in means),
+        scales=tuple(float(v) for v in scales),
+        constant=constant,
+    )
+    if given == want and not standardize:
+        X = data[0]  # untouched: the model validates what the user passed
+    return (X, *rest), scaling
+
+
+def _array(value: Any) -> NDArray | None:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (list, tuple)):
+        try:
+            return np.asarray(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _rows_target(y: NDArray) -> NDArray:
+    """A columns ``y`` (1, m) as a rows model takes it: (m,)."""
+    return y.reshape(-1) if y.ndim == 2 and 1 in y.shape else y
+
+
+def _hint_rows_given(model: Any, X: NDArray, y: NDArray) -> None:
+    """A columns model given X (m, n): the examples' count sits on the wrong axis."""
+    m = y.size if y.ndim <= 1 or 1 in y.shape else None
+    if m is None or X.shape[1] == m or X.shape[0] != m:
+        return
+    name = getattr(model, "name", "the model")
+    raise InputError(
+        f"X has shape {X.shape}, which looks like rows (examples × features: {m} examples match "
+        f"y's {m} entries), but {name} takes X ({X.shape[1]}, {m}), features × examples, and y "
+        f"(1, {m}). Pass X.T (and y.reshape(1, -1)), or layout='rows' "
+        "(gdcheck.crosscheck(..., layout='rows')) to have gdcheck transpose them."
+    )

@@ -100,6 +100,7 @@ class CrossCheckResult:
     layout: ParamLayout | None = None
     problem: Any = None  # the backends' Problem: model, prepared data, optimizer
     scaling: Any = None  # what trajectory._prepare did to the user's data (None: nothing)
+    parallel: Any = None  # crosscheck(..., workers=W): the gdcheck.distributed ParallelResult
 
     @property
     def at_fault(self) -> str | None:
@@ -114,6 +115,53 @@ class CrossCheckResult:
     def passed(self) -> bool:
         """True when every backend agrees with the reference and nothing diverged."""
         return not any(f.fatal for f in self.findings)
+
+    @property
+    def compared(self) -> bool:
+        """True when at least one autodiff backend ran beside the NumPy reference.
+
+        A run of the reference alone ``passed`` (nothing disagreed) but checked nothing: its
+        verdict says NOT CHECKED and the CLI exits 3."""
+        return any(name != "numpy" for name in self.runs)
+
+    @property
+    def convergence(self) -> Any:
+        """The convergence verdict (:class:`~gdcheck.trajectory._convergence.Convergence`):
+        ``.converged``, ``.distance``, ``.rho``, ``.steps_needed``, ``.text``."""
+        from ._convergence import convergence
+
+        return convergence(self)
+
+    @property
+    def condition_number(self) -> float | None:
+        r""":math:`\kappa(H) = \lambda_{\max}/\lambda_{\min}` of the model's Hessian (inf when
+        singular), or None without a Hessian."""
+        if self.eigenvalues is None or self.eigenvalues.size == 0:
+            return None
+        top, low = float(self.eigenvalues.max()), float(self.eigenvalues.min())
+        return float("inf") if low <= 0 else top / low
+
+    @property
+    def best_lr(self) -> float | None:
+        r"""The best fixed step :math:`2/(\lambda_{\min}+\lambda_{\max})` on a quadratic cost."""
+        from ..errors import InputError
+        from ._convergence import best_lr
+
+        if self.eigenvalues is None:
+            return None
+        try:
+            return best_lr(self.eigenvalues)[0]
+        except InputError:
+            return None
+
+    def weights_in_original_units(self, name: str = "numpy") -> NDArray | None:
+        """Backend ``name``'s final weights mapped back to the unstandardised features
+        (linear models with the intercept first, ``w`` (n+1, 1)); None when not standardised."""
+        if self.scaling is None or not self.scaling.standardized or name not in self.runs:
+            return None
+        if self.config.params != {"w": [len(self.scaling.scales) + 1, 1]}:
+            return None
+        return self.scaling.to_original(self.runs[name].final_weights)
 
     @property
     def diagnosis(self) -> Diagnosis | None:
@@ -146,22 +194,28 @@ class CrossCheckResult:
         return float(np.abs(self.runs[name].final_weights - self.optimum).max())
 
     def divergence_message(self, step: int) -> str:
+        from ..report.text import apart
+
         bound = self.lr_bound
+        lr_text, bound_text = apart(self.config.lr, bound) if bound is not None else ("", "")
         why = (
-            f" Gradient descent on this model is stable only for lr < 2/λmax = {bound:.6g} "
-            f"(λmax = {self.eigenvalues.max():.6g} of the model's Hessian); lr = {self.config.lr:.6g}."
+            f" Gradient descent on this model is stable only for lr < 2/λmax = {bound_text} "
+            f"(λmax = {self.eigenvalues.max():.6g} of the model's Hessian); lr = {lr_text}."
             if bound is not None and self.eigenvalues is not None
             else ""
         )
         return f"the reference run diverged at step {step}: the cost overflowed to inf/NaN.{why}"
 
     def growth_message(self, step: int) -> str:
+        from ..report.text import apart
+
         losses = self.reference.losses
         bound = self.lr_bound
         assert bound is not None and self.eigenvalues is not None
+        lr_text, bound_text = apart(self.config.lr, bound)
         return (
-            f"the reference run is diverging: lr = {self.config.lr:.6g} exceeds the stable bound "
-            f"2/λmax = {bound:.6g} (λmax = {self.eigenvalues.max():.6g} of the model's "
+            f"the reference run is diverging: lr = {lr_text} exceeds the stable bound "
+            f"2/λmax = {bound_text} (λmax = {self.eigenvalues.max():.6g} of the model's "
             f"Hessian), and the loss grew past its start from step {step} on "
             f"({losses[0]:.4g} → {losses[-1]:.4g} after {len(losses) - 1} steps); it has not "
             "overflowed yet."
