@@ -222,6 +222,25 @@ def conditioning_text(result: CrossCheckResult) -> str | None:
     return text + "."
 
 
+CONSEQUENCE = "A consequence of"
+"""Findings whose message says this follow from another finding: counted, not repeated."""
+
+
+def _headline(findings: list[Any]) -> list[str]:
+    """One sentence per distinct finding: backends that found the same thing (kind, step,
+    entries) are named together, and consequences of another finding are left to the list."""
+    groups: dict[tuple, list[Any]] = {}
+    for f in findings:
+        if CONSEQUENCE in f.message:
+            continue
+        groups.setdefault((f.kind, f.step, tuple(f.labels or f.entries)), []).append(f)
+    lines = []
+    for same in groups.values():
+        first, others = same[0], [f.backend for f in same[1:]]
+        lines.append(first.message + (f" ({', '.join(others)}: the same)" if others else ""))
+    return lines
+
+
 def verdict_text(result: CrossCheckResult) -> str:
     cfg = result.config
     fatal = [f for f in result.findings if f.fatal]
@@ -231,20 +250,27 @@ def verdict_text(result: CrossCheckResult) -> str:
             "update": "the handwritten update is wrong (the gradient is right)",
             "both": "the handwritten gradient and update are both wrong",
         }.get(result.at_fault or "", "")
+        lines = _headline(fatal)
+        follow = sum(1 for f in fatal if CONSEQUENCE in f.message)
         return (
-            f"FAIL — {len(fatal)} finding(s)"
+            f"FAIL — {len(lines)} finding(s)"
             + (f"; {blame}" if blame else "")
             + ": "
-            + " ".join(f.message for f in fatal)
+            + " ".join(lines)
+            + (f" (+{follow} drift finding(s) that follow from it.)" if follow else "")
         )
     others = [n for n in result.runs if n != "numpy"]
     n = len(result.reference.losses)
-    where = "at the one step" if n == 1 else f"at every one of {n:,} steps"
+    where = (
+        "at the one point w_0"
+        if n == 1
+        else f"at every one of the {n:,} points w_0 … w_{n - 1} ({n - 1:,} updates)"
+    )
     if not others:
         text = (
             f"NOT CHECKED — only the NumPy reference ran (no autodiff backend ran): its "
-            f"{n:,}-step run finished without diverging, but nothing was compared ({cfg.dtype}); "
-            "install jax/torch: pip install 'gdcheck[all]'."
+            f"{n - 1:,}-update run finished without diverging, but nothing was compared "
+            f"({cfg.dtype}); install jax/torch: pip install 'gdcheck[all]'."
         )
     else:
         verb, own = (
@@ -256,5 +282,5 @@ def verdict_text(result: CrossCheckResult) -> str:
             f"PASS — {', '.join(others)} {verb} with the handwritten gradient and update {where} "
             f"(shadow checks), and {own} within tolerance of the reference ({cfg.dtype})."
         )
-    explained = [f.message for f in result.findings if not f.fatal]
-    return text + (" Explained by precision: " + " ".join(explained) if explained else "")
+    explained = _headline([f for f in result.findings if not f.fatal])
+    return text + (" Explained, not failures: " + " ".join(explained) if explained else "")

@@ -13,7 +13,7 @@ from typing import Any
 
 from .plots import report_plots
 from .svg import MARKER, render_svg
-from .tables import cost_rows, drift_rows, version_rows, weight_rows
+from .tables import cost_rows, drift_rows, version_rows, weight_rows, weights_title
 from .text import (
     analysis_lines,
     backend_rows,
@@ -110,6 +110,26 @@ def _box(state: str, word: str, text: str, key: str) -> str:
     )
 
 
+def _diagnosis_text(d: dict[str, Any]) -> str:
+    """A diagnosis as words: its kind, factor and entries, and how many points show it."""
+    parts = [str(d.get("kind", ""))]
+    if d.get("factor_name") or d.get("factor") is not None:
+        parts.append(f"factor {d.get('factor_name') or d.get('factor'):}")
+    entries = d.get("entries") or {}
+    where = [
+        f"all of {name}"
+        if not idx
+        else ", ".join(f"{name}[{', '.join(map(str, i))}]" for i in idx[:6])
+        for name, idx in entries.items()
+    ]
+    if where:
+        parts.append("entries " + "; ".join(where))
+    checked, agreeing = d.get("points_checked"), d.get("points_agreeing")
+    if checked:
+        parts.append(f"seen at {agreeing} of {checked} step(s) examined")
+    return " — ".join(p for p in parts if p)
+
+
 def _plain(value: Any) -> str:
     """A finding's extra field (e.g. a diagnosis) as words: ``kind: scaled; factor: 0.5``."""
     if isinstance(value, dict):
@@ -134,7 +154,8 @@ def _findings(report: dict[str, Any]) -> str:
         ]
         head = " · ".join(x for x in where if x)
         extra = "".join(
-            f"<li>{escape(str(k))}: {escape(_plain(v))}</li>"
+            f"<li>{escape(str(k))}: "
+            f"{escape(_diagnosis_text(v) if k == 'diagnosis' and isinstance(v, dict) else _plain(v))}</li>"
             for k, v in f.items()
             if k not in known and v not in (None, "", [], {})
         )
@@ -168,7 +189,7 @@ def render_fragment(report: dict[str, Any]) -> str:
         _plots(report),
         _section(
             "weights",
-            "Final weights against least squares",
+            weights_title(report),
             _table(*weight_rows(report), caption="Each backend's own trajectory, last step."),
         ),
         _section("backends", "Backends", _table(*backend_rows(report))),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .tables import weight_rows
+from .tables import weight_rows, weights_title
 from .text import analysis_lines, backend_rows, config_summary, convergence_text, fmt, method_rows
 
 
@@ -33,7 +33,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
         "",
         md_table(*backend_rows(report)),
         "",
-        "## Final weights against the closed-form optimum",
+        f"## {weights_title(report)}",
         "",
         md_table(*weight_rows(report)),
         "",

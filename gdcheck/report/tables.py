@@ -34,6 +34,12 @@ def entry_labels(report: dict[str, Any]) -> list[str]:
 VERSION_KEYS = ("numpy", "blas", "jax", "optax", "torch", "python", "platform")
 
 
+def weights_title(report: dict[str, Any]) -> str:
+    """``Final weights``, and against what, when the model has a closed-form optimum."""
+    has_optimum = (report.get("analysis") or {}).get("least_squares") is not None
+    return "Final weights" + (" against the closed-form optimum" if has_optimum else "")
+
+
 def weight_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """One row per weight entry: the least-squares optimum w*, then each backend's final w."""
     backends = report["backends"]

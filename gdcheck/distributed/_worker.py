@@ -1,0 +1,189 @@
+r"""One PyTorch DDP worker: the model's loss on its shard, ``DistributedDataParallel``, gloo.
+
+The params are wrapped as an ``nn.Module`` with one ``nn.Parameter`` per param (the user's
+names); ``forward(*shard)`` is the model's own loss on the worker's shard.
+
+**The rescaling.** DDP *averages* the gradients over the W workers (it all-reduces the sum and
+divides by W). Worker :math:`i`'s loss is the mean over its own :math:`m_i` examples,
+:math:`C_i`, so plain DDP would give :math:`\frac1W\sum_i \nabla C_i`: the global gradient
+only when the shards are equal. Each worker therefore back-propagates
+:math:`s_i\,C_i` with :math:`s_i = W m_i/m`, so that
+
+.. math:: \frac1W \sum_i s_i \nabla C_i = \sum_i \frac{m_i}{m}\nabla C_i = \nabla C .
+
+Each step a worker records its weights :math:`w_t` and its all-reduced gradient (``p.grad``
+after ``backward``), then steps the ``torch.optim`` twin of the claimed optimizer. A progress
+word per worker (step, phase) lets the launcher say which worker hung and where.
+
+Run on one machine by :func:`gdcheck.distributed.crosscheck_parallel` (``torch.multiprocessing``,
+spawn). The same code runs under ``torchrun``, one process per worker, on several machines::
+
+    # write the spec once (gdcheck.distributed.write_spec), copy SPEC_DIR to every node, then
+    torchrun --nnodes 2 --nproc-per-node 2 --rdzv-backend c10d \
+        --rdzv-endpoint HOST0:29500 -m gdcheck.distributed._worker SPEC_DIR
+    # on each node; rank r writes SPEC_DIR/rank{r}.npz (gather them on one machine), and
+    # gdcheck.distributed.load_torchrun(SPEC_DIR) builds the ParallelResult from them.
+
+``torchrun`` sets ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``; the worker
+then joins by ``env://``. ``WORLD_SIZE`` must equal the spec's number of shards.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import pickle
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SPEC = "spec.pkl"
+COMPUTE, ALLREDUCE, DONE = 1, 2, 3
+"""The phases a worker's progress word records."""
+
+
+def write_spec(directory: str | Path, spec: dict[str, Any]) -> Path:
+    """Pickle ``spec`` (with cloudpickle where installed: models are often closures)."""
+    try:
+        import cloudpickle as dumper  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - plain pickle needs module-level model functions
+        dumper = pickle  # type: ignore[assignment]
+    path = Path(directory) / SPEC
+    with open(path, "wb") as fh:
+        dumper.dump(spec, fh)
+    return path
+
+
+def read_spec(directory: str | Path) -> dict[str, Any]:
+    with open(Path(directory) / SPEC, "rb") as fh:
+        return pickle.load(fh)
+
+
+def progress_path(directory: str | Path, rank: int) -> Path:
+    return Path(directory) / f"progress{rank}"
+
+
+def read_progress(directory: str | Path, rank: int) -> tuple[int, int]:
+    """``(step, phase)`` last written by worker ``rank``; ``(-1, 0)`` if it never started."""
+    try:
+        raw = progress_path(directory, rank).read_bytes()
+        step, phase = np.frombuffer(raw[:16], np.int64)
+        return int(step), int(phase)
+    except (OSError, ValueError):
+        return -1, 0
+
+
+def worker(rank: int, directory: str, store_port: int | None) -> None:
+    """Worker ``rank``'s whole run; writes ``directory/rank{rank}.npz``."""
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    spec = read_spec(directory)
+    W, timeout = spec["world_size"], datetime.timedelta(seconds=spec["timeout"])
+    fd = os.open(progress_path(directory, rank), os.O_RDWR | os.O_CREAT, 0o644)
+
+    def mark(step: int, phase: int) -> None:
+        os.pwrite(fd, np.array([step, phase], np.int64).tobytes(), 0)
+
+    mark(-1, COMPUTE)
+    if store_port is None:  # under torchrun: env:// rendezvous
+        dist.init_process_group("gloo", rank=rank, world_size=W, timeout=timeout)
+    else:
+        store = dist.TCPStore("127.0.0.1", store_port, is_master=False, timeout=timeout)
+        dist.init_process_group("gloo", store=store, rank=rank, world_size=W, timeout=timeout)
+    try:
+        out = _train(rank, spec, mark)
+        np.savez(Path(directory) / f"rank{rank}.npz", **out)
+        mark(spec["steps"], DONE)
+    finally:
+        dist.destroy_process_group()
+        os.close(fd)
+
+
+def _train(rank: int, spec: dict[str, Any], mark: Any) -> dict[str, Any]:
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+
+    model, layout, faults = spec["model"], spec["layout"], spec["faults"]
+    steps, W, m = spec["steps"], spec["world_size"], sum(spec["sizes"])
+    shard = tuple(
+        torch.from_numpy(np.ascontiguousarray(d)) if isinstance(d, np.ndarray) else d
+        for d in spec["shards"][rank]
+    )
+    scale = W * spec["sizes"][rank] / m
+
+    class Params(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            start = 0
+            self.p = torch.nn.ParameterDict()
+            for name, shape, size in zip(layout.names, layout.shapes, layout.sizes, strict=True):
+                value = np.array(spec["w0"][start : start + size]).reshape(shape)
+                self.p[name] = torch.nn.Parameter(torch.from_numpy(value))
+                start += size
+
+        def user(self) -> Any:
+            return layout.to_user({n: self.p[n] for n in layout.names})
+
+        def forward(self, *data: Any) -> Any:
+            return model.loss(self.user(), *data)
+
+    module = Params()
+    ddp = DistributedDataParallel(module)
+    leaves = [module.p[n] for n in layout.names]
+    opt = spec["optimizer"].torch(leaves, spec["lr"])
+    p = layout.size
+    weights = np.full((steps + 1, p), np.nan, spec["dtype"])
+    grads = np.full_like(weights, np.nan)
+    stale = faults.get("stale_worker") == rank
+    from_step = int(faults.get("from_step", 0))
+    skip = faults.get("skip_allreduce_worker") == rank
+    t0 = time.perf_counter()
+    for k in range(steps + 1):
+        mark(k, COMPUTE)
+        _planted_failure(faults, rank, k)
+        local = None
+        if skip:  # the planted missing all-reduce: this worker keeps its own shard's gradient
+            local = torch.autograd.grad(module(*shard), leaves)
+        opt.zero_grad(set_to_none=False)
+        value = ddp(*shard) * scale
+        mark(k, ALLREDUCE)
+        value.backward()  # DDP all-reduces (averages) the gradients here
+        if local is not None:
+            with torch.no_grad():
+                for leaf, g in zip(leaves, local, strict=True):
+                    leaf.grad.copy_(g)
+        weights[k] = np.concatenate([leaf.detach().numpy().ravel() for leaf in leaves])
+        grads[k] = np.concatenate([leaf.grad.numpy().ravel() for leaf in leaves])
+        if k < steps and not (stale and k >= from_step):
+            opt.step()
+    return {"weights": weights, "grads": grads, "seconds": time.perf_counter() - t0}
+
+
+def _planted_failure(faults: dict[str, Any], rank: int, k: int) -> None:
+    """The robustness faults: a worker that dies (exits 3) or hangs, at ``at_step``."""
+    at = int(faults.get("at_step", 0))
+    if k != at:
+        return
+    if faults.get("die_worker") == rank:
+        os._exit(3)
+    if faults.get("hang_worker") == rank:
+        time.sleep(3600)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gdcheck.distributed._worker SPEC_DIR`` under torchrun."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: torchrun ... -m gdcheck.distributed._worker SPEC_DIR", file=sys.stderr)
+        return 2
+    worker(int(os.environ["RANK"]), args[0], None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
