@@ -27,7 +27,7 @@ needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch not installed")
 
 @pytest.fixture(scope="module")
 def taught() -> explain.Lesson:
-    return explain.lesson()
+    return explain.lesson(config=explain.LessonConfig(reverse_sizes=(10, 100)))
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +220,7 @@ def test_html_escapes_the_lesson(taught):
 def test_without_jax_and_torch_the_lesson_still_teaches(monkeypatch):
     monkeypatch.setattr(JaxBackend, "is_available", lambda self: False)
     monkeypatch.setattr(TorchBackend, "is_available", lambda self: False)
-    taught = explain.lesson()
+    taught = explain.lesson(config=explain.LessonConfig(reverse_sizes=(10, 100)))
     text = terminal.lesson_text(taught, width=10_000)
     assert "jax is not installed" in text and JaxBackend.install_hint in text
     assert "torch is not installed" in text and TorchBackend.install_hint in text
@@ -249,8 +249,37 @@ _EXPLAIN_IMPORTS = {
     "_first_step": {"_blocks"},
     "_lr": {"_blocks"},
     "_html": {"_blocks"},
-    "_lesson": {"_blocks", "_jaxpr", "_torch_graph", "_first_step", "_lr"},
+    "_lesson": {
+        "_blocks",
+        "_jaxpr",
+        "_torch_graph",
+        "_first_step",
+        "_lr",
+        "_backward",
+        "_model_lesson",
+        "_reverse",
+        "_taylor_picture",
+    },
     "__init__": {"_html", "_lesson"},
+    # the backward pass matched by numbers: source and program below, the matching on both
+    "_source": set(),
+    "_vjp": set(),
+    "_mapping": {"_source", "_vjp"},
+    "_backward": {"_blocks", "_source", "_vjp", "_mapping"},
+    # the figures' sections draw through _svg
+    "_svg": set(),
+    "_reverse": {"_blocks", "_svg"},
+    "_sharpness": {"_blocks", "_svg"},
+    "_taylor_picture": {"_blocks", "_svg"},
+    "_model_lesson": {
+        "_blocks",
+        "_backward",
+        "_first_step",
+        "_reverse",
+        "_sharpness",
+        "_taylor_picture",
+    },
+    "_notebook": {"_blocks", "_html"},
 }
 
 

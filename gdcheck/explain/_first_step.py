@@ -42,6 +42,11 @@ def _ulps(a: float, b: float) -> str:
     return f"{abs(a - b) / spacing:.2g}"
 
 
+def _ulp_count(a: float, b: float) -> float:
+    """``|a − b|`` in units of the last place of the larger."""
+    return 0.0 if a == b else abs(a - b) / float(np.spacing(max(abs(a), abs(b))))
+
+
 def first_step_section(
     step0: dict[str, dict[str, NDArray]], y: NDArray, facts: dict[str, Any]
 ) -> Section:
@@ -91,5 +96,86 @@ def first_step_section(
                 f"[{', '.join(f'{-0.01 * v:.10g}' for v in g)}]. The gradients agree to the last "
                 "bits of float64 (a few ULPs at most: the sums are added in different orders)."
             ),
+        ),
+    )
+
+
+def _leaves(tree: Any) -> dict[str, NDArray]:
+    """A gradient or params as named flat arrays (``w`` for a bare array)."""
+    if isinstance(tree, dict):
+        return {k: np.asarray(v, dtype=np.float64).ravel() for k, v in tree.items()}
+    return {"w": np.asarray(tree, dtype=np.float64).ravel()}
+
+
+def autodiff_gradients(model: Model, params: Any, data: tuple) -> dict[str, dict[str, NDArray]]:
+    """``jax.grad`` and ``torch`` autograd of ``model.loss`` at ``params``, each installed one."""
+    out: dict[str, dict[str, NDArray]] = {}
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        with jax.enable_x64(np.asarray(data[0]).dtype == np.float64):
+            p = jax.tree_util.tree_map(jnp.asarray, params)
+            cost, g = jax.value_and_grad(model.loss)(p, *(jnp.asarray(d) for d in data))
+            out["jax"] = {"cost": np.asarray([float(cost)]), **_leaves(jax.device_get(g))}
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        def leaf(v: Any) -> Any:
+            return torch.tensor(np.asarray(v), requires_grad=True)
+
+        tp = {k: leaf(v) for k, v in params.items()} if isinstance(params, dict) else leaf(params)
+        cost = model.loss(tp, *(torch.from_numpy(np.asarray(d)) for d in data))
+        cost.backward()
+        grads = (
+            {k: v.grad.numpy() for k, v in tp.items()} if isinstance(tp, dict) else tp.grad.numpy()
+        )
+        out["torch"] = {"cost": np.asarray([float(cost.item())]), **_leaves(grads)}
+    except ImportError:
+        pass
+    return out
+
+
+def model_first_step_section(
+    model: Model, params: Any, data: tuple, facts: dict[str, Any], number: int
+) -> Section:
+    """The loss and the first gradient entries of every parameter, by every backend, side by
+    side with the largest difference in ULPs; records ``first_step`` in ``facts``."""
+    numbers = {
+        "numpy": {
+            "cost": np.asarray([float(model.loss(params, *data))]),
+            **_leaves(model.grad(params, *data)),
+        }
+    }
+    numbers.update(autodiff_gradients(model, params, data))
+    names = list(numbers)
+    ref = numbers["numpy"]
+    header = ("quantity", *(("numpy (handwritten)" if n == "numpy" else n) for n in names))
+    rows = [("L(p₀)", *(f"{float(numbers[n]['cost'][0]):.15g}" for n in names))]
+    for key in (k for k in ref if k != "cost"):
+        for j in range(min(SHOWN, ref[key].size)):
+            rows.append((f"∇{key}[{j}]", *(f"{numbers[n][key][j]:.17g}" for n in names)))
+    rows.append(
+        (
+            "largest gradient difference (ULPs)",
+            "—",
+            *(
+                f"{max(_ulp_count(a, b) for k in ref if k != 'cost' for a, b in zip(numbers[n][k], ref[k], strict=True)):.2g}"
+                for n in names[1:]
+            ),
+        )
+    )
+    facts["first_step"] = {n: {k: v.tolist() for k, v in d.items()} for n, d in numbers.items()}
+    facts["first_step_backends"] = names
+    return Section(
+        f"{number}. The first step, side by side",
+        (
+            Text(
+                "The loss and the first entries of each parameter's gradient at p₀, from the "
+                "handwritten NumPy gradient and from each autodiff library, each from its own code:"
+            ),
+            Table(header, tuple(rows)),
         ),
     )

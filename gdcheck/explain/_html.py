@@ -7,11 +7,11 @@ import math
 from pathlib import Path
 
 from ..errors import InputError
-from ._blocks import Lesson, Pre, Table, Text
+from ._blocks import Figure, Lesson, Pre, Table, Text
 
-__all__ = ["render_html", "write_html"]
+__all__ = ["CSS", "render_body", "render_html", "write_html"]
 
-_CSS = """
+CSS = """
 body { font: 16px/1.55 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d232a;
        background: #fbfbfa; margin: 0; }
 main { max-width: 62rem; margin: 0 auto; padding: 2rem 1.25rem 4rem; }
@@ -30,13 +30,24 @@ td { font-variant-numeric: tabular-nums; }
 figure { margin: 1rem 0 1.5rem; }
 figcaption { font-size: 14px; color: #4a535c; }
 footer { margin-top: 3rem; font-size: 13px; color: #6a737c; }
+table.formulas { background: #f1f3f4; border: 1px solid #e0e3e6; border-radius: 4px;
+      font: 14px/1.45 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+table.formulas td { border: 0; padding: .05rem 1.2rem .05rem .9rem; white-space: pre; }
+figure svg { max-width: 100%; height: auto; }
+@media print {
+  body { background: #fff; font-size: 12px; }
+  main { max-width: none; padding: 0; }
+  section { break-inside: auto; }
+  figure, table, pre { break-inside: avoid; }
+  pre { white-space: pre-wrap; overflow: visible; }
+}
 """
 
 _COLOURS = ("#1f77b4", "#2ca02c", "#d62728", "#9467bd")
 
 
-def render_html(lesson: Lesson) -> str:
-    """The whole page as a string."""
+def render_body(lesson: Lesson) -> list[str]:
+    """The lesson's HTML, title and sections, without the page around it (a notebook shows it)."""
     e = html.escape
     body = [f"<h1>{e(lesson.title)}</h1>"]
     for section in lesson.sections:
@@ -44,13 +55,26 @@ def render_html(lesson: Lesson) -> str:
         for block in section.blocks:
             if isinstance(block, Text):
                 body.append(f"<p>{e(block.text)}</p>")
+            elif isinstance(block, Pre) and block.columns:
+                body.append(_grid(block))
             elif isinstance(block, Pre):
                 body.append(f"<pre>{e(block.text)}</pre>")
+            elif isinstance(block, Figure):
+                body.append(
+                    f"<figure>{block.svg}<figcaption>{e(block.caption)}</figcaption></figure>"
+                )
             elif isinstance(block, Table):
                 body.append(_table(block))
         if section.title.startswith("5.") and lesson.facts.get("runs"):
             body.append(_cost_charts(lesson))
         body.append("</section>")
+    return body
+
+
+def render_html(lesson: Lesson) -> str:
+    """The whole page as a string."""
+    e = html.escape
+    body = render_body(lesson)
     body.append(
         "<footer>Written by <code>gdcheck explain --html</code>: the terminal lesson as a page; "
         "every number on it was computed when the page was written.</footer>"
@@ -58,7 +82,7 @@ def render_html(lesson: Lesson) -> str:
     return (
         f'<!doctype html>\n{EXPLAIN_MARKER}\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{e(lesson.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        f"<title>{e(lesson.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
         + "\n".join(body)
         + "\n</main>\n</body>\n</html>\n"
     )
@@ -93,6 +117,19 @@ def write_html(lesson: Lesson, path: Path) -> Path:
     except OSError as exc:
         raise InputError(f"cannot write {str(path)!r}: {exc.strerror or exc}.") from None
     return path
+
+
+def _grid(block: Pre) -> str:
+    """A formula block as a grid: each column starts at one x, whatever the glyphs' widths."""
+    e = html.escape
+    span = max(len(r) for r in block.columns)
+    rows = []
+    for row in block.columns:
+        if len(row) == 1:
+            rows.append(f'<tr><td colspan="{span}">{e(row[0]) or "&nbsp;"}</td></tr>')
+        else:
+            rows.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
+    return '<table class="formulas">' + "".join(rows) + "</table>"
 
 
 def _table(table: Table) -> str:

@@ -25,15 +25,21 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import backends as backend_registry
-from .. import data, models
+from .. import data as datasets
+from .. import models
 from .._types import NDArray
 from ..backends.jax_backend import JaxBackend
 from ..backends.torch_backend import TorchBackend
 from ..errors import InputError
-from ._blocks import Block, Lesson, Pre, Section, Table, Text
+from ..models import Model
+from ._backward import backward_section
+from ._blocks import Block, Lesson, Pre, Section, Table, Text, aligned
 from ._first_step import first_step_section, numpy_step0
 from ._jaxpr import jax_section
 from ._lr import LEARNING_RATES, STEPS, lr_section
+from ._model_lesson import SERIES, LessonConfig, model_lesson, series_lesson
+from ._reverse import reverse_mode_section
+from ._taylor_picture import taylor_section
 from ._torch_graph import torch_section
 
 __all__ = [
@@ -41,6 +47,7 @@ __all__ = [
     "MODELS",
     "STEPS",
     "Lesson",
+    "LessonConfig",
     "Pre",
     "Section",
     "Table",
@@ -48,7 +55,7 @@ __all__ = [
     "lesson",
 ]
 
-MODELS: tuple[str, ...] = ("linear_regression",)
+MODELS: tuple[str, ...] = ("linear_regression", *SERIES)
 """Models ``gdcheck explain --model`` can teach."""
 
 _AUTODIFF = (("jax", jax_section), ("torch", torch_section))
@@ -58,23 +65,36 @@ _INSTALL_HINT = {"jax": JaxBackend.install_hint, "torch": TorchBackend.install_h
 
 
 def lesson(
-    model: str = "linear_regression",
+    model: str | Model = "linear_regression",
     *,
+    data: tuple | None = None,
+    lr: float = 0.1,
     seed: int = 0,
     progress: Callable[[str, str], None] | None = None,
+    config: LessonConfig | None = None,
 ) -> Lesson:
-    """Build the lesson for ``model`` on the tutorial's data (seeded); see the module docstring.
+    """Build the lesson for ``model``; see the module docstring.
 
+    ``model`` is a name of :data:`MODELS` (the tutorial's linear regression on its data, the
+    others on theirs: :data:`~gdcheck.explain._model_lesson.SERIES`), or any
+    :class:`gdcheck.Model` with its ``data`` (a tuple, as the model takes it) and ``lr``.
     ``progress`` is handed to :func:`gdcheck.crosscheck` for the learning-rate runs.
     Raises :class:`~gdcheck.errors.InputError` for a model it does not know or a bad seed.
     """
+    if isinstance(model, Model):
+        if data is None:
+            raise InputError("lesson(model, data=...): a Model needs its data, e.g. data=(X, y).")
+        return model_lesson(model, data, lr=lr, config=config)
     if model not in MODELS:
         raise InputError(
             f"unknown model {model!r} for explain; choose one of: {', '.join(MODELS)}."
         )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}.")
-    X, y = data.tutorial(seed=seed)
+    if model in SERIES:
+        return series_lesson(model, seed=seed, config=config)
+    config = config or LessonConfig()
+    X, y = datasets.tutorial(seed=seed)
     reference = models.linear_regression()
     assert reference.prepare is not None  # the tutorial's model prepends the ones row
     Xb, yb = reference.prepare(X, y)
@@ -95,11 +115,29 @@ def lesson(
         sections.append(section)
     sections.append(first_step_section(step0, yb, facts))
     sections.append(lr_section(reference, X, y, names, progress, facts))
+    if "jax" in names:
+        sections.append(backward_section(reference, w0, (Xb, yb), 0.01, facts, number=6))
+        sections.append(reverse_mode_section(facts, 7, config.reverse_sizes))
+    sections.append(taylor_section(reference, w0, (Xb, yb), facts, 8))
     title = f"gdcheck explain — {model} on the tutorial's data (m = {Xb.shape[1]}, seed {seed})"
     return Lesson(title, tuple(sections), facts)
 
 
 # --- 1. the cost and its derivative ------------------------------------------------------------
+
+FORMULAS: tuple[tuple[str, ...], ...] = (
+    ("ŷ = wᵀX", "(1, m)", "the prediction"),
+    ("r = ŷ − y", "(1, m)", "the residual"),
+    ("C(w) = (1/m) Σⱼ rⱼ²", "scalar", "the cost (no ½)"),
+    ("",),
+    ("chain rule, one example j and one weight i:",),
+    ("  ∂C/∂rⱼ = (2/m)·rⱼ", "", "∂rⱼ/∂wᵢ = Xᵢⱼ"),
+    ("  ∂C/∂wᵢ = Σⱼ (2/m)·rⱼ·Xᵢⱼ", "", "a sum over the m examples"),
+    ("",),
+    ("dC/dw = (2/m)·X(ŷ − y)ᵀ", "(n+1, 1)", "the handwritten gradient"),
+    ("w ← w − lr·dC/dw", "", "the update"),
+)
+"""The formula block of section 1, by columns (aligned by display width, laid out as a grid)."""
 
 
 def _cost_section(Xb: NDArray, notes: list[str]) -> Section:
@@ -111,18 +149,7 @@ def _cost_section(Xb: NDArray, notes: list[str]) -> Section:
             f"examples. A row of ones is prepended to X, so X is ({p}, {m}) and w is ({p}, 1): "
             "w[0] is the intercept, w[1] the slope."
         ),
-        Pre(
-            "ŷ = wᵀX                             (1, m)   the prediction\n"
-            "r = ŷ − y                           (1, m)   the residual\n"
-            "C(w) = (1/m) Σⱼ rⱼ²                 scalar   the cost (no ½)\n"
-            "\n"
-            "chain rule, one example j and one weight i:\n"
-            "  ∂C/∂rⱼ = (2/m)·rⱼ      ∂rⱼ/∂wᵢ = Xᵢⱼ\n"
-            "  ∂C/∂wᵢ = Σⱼ (2/m)·rⱼ·Xᵢⱼ           a sum over the m examples\n"
-            "\n"
-            "dC/dw = (2/m)·X(ŷ − y)ᵀ              (n+1, 1)  the handwritten gradient\n"
-            "w ← w − lr·dC/dw                              the update"
-        ),
+        aligned(FORMULAS),
         Text(
             "The cost is written once (gdcheck.models.linear_regression().loss, against the array "
             "API), so NumPy, JAX and PyTorch evaluate the very same function; the gradient "
