@@ -16,6 +16,7 @@ from gdcheck.backends.torch_backend import TorchBackend
 from gdcheck.cli import main
 from gdcheck.explain import _jaxpr
 from gdcheck.explain import _lesson as explain
+from gdcheck.explain import _terminal as lesson_terminal
 from gdcheck.explain._html import render_html
 from gdcheck.report import terminal
 
@@ -32,7 +33,7 @@ def taught() -> explain.Lesson:
 
 @pytest.fixture(scope="module")
 def text(taught: explain.Lesson) -> str:
-    return terminal.lesson_text(taught, width=10_000)  # unwrapped, to match whole phrases
+    return lesson_terminal.lesson_text(taught, width=10_000)  # unwrapped, to match whole phrases
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,9 @@ def tutorial() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _section(taught: explain.Lesson, number: int) -> str:
-    return terminal.lesson_text(explain.Lesson("", (taught.sections[number - 1],)), width=10_000)
+    return lesson_terminal.lesson_text(
+        explain.Lesson("", (taught.sections[number - 1],)), width=10_000
+    )
 
 
 def test_the_cost_and_its_derivative_are_written_out(taught):
@@ -81,7 +84,7 @@ def test_jaxpr_labels_come_from_the_program_not_from_a_fixed_list():
     section, _numbers, facts = _jaxpr.jax_section(variant, np.zeros((2, 1)), X, y)
     assert facts["matches_formula"] is False
     assert "(2/m)·Xrᵀ" not in facts["labels"] and "2·Xrᵀ" in facts["labels"]
-    said = terminal.lesson_text(explain.Lesson("", (section,)), width=10_000)
+    said = lesson_terminal.lesson_text(explain.Lesson("", (section,)), width=10_000)
     assert "The last line is 2·Xrᵀ, not (2/m)·Xrᵀ" in said
 
 
@@ -221,7 +224,7 @@ def test_without_jax_and_torch_the_lesson_still_teaches(monkeypatch):
     monkeypatch.setattr(JaxBackend, "is_available", lambda self: False)
     monkeypatch.setattr(TorchBackend, "is_available", lambda self: False)
     taught = explain.lesson(config=explain.LessonConfig(reverse_sizes=(10, 100)))
-    text = terminal.lesson_text(taught, width=10_000)
+    text = lesson_terminal.lesson_text(taught, width=10_000)
     assert "jax is not installed" in text and JaxBackend.install_hint in text
     assert "torch is not installed" in text and TorchBackend.install_hint in text
     assert taught.facts["first_step_backends"] == ["numpy"]
@@ -235,9 +238,9 @@ def test_lesson_prints_as_plain_text_without_rich(taught, monkeypatch):
     monkeypatch.setitem(sys.modules, "rich", None)  # as if rich were not installed
     assert not terminal.rich_available()
     out = io.StringIO()
-    terminal.print_lesson(taught, file=out)
+    lesson_terminal.print_lesson(taught, file=out)
     printed = out.getvalue()
-    assert printed == terminal.lesson_text(taught)
+    assert printed == lesson_terminal.lesson_text(taught)
     assert "\x1b" not in printed and "1. The cost and its derivative" in printed
 
 
@@ -280,6 +283,7 @@ _EXPLAIN_IMPORTS = {
         "_taylor_picture",
     },
     "_notebook": {"_blocks", "_html"},
+    "_terminal": {"_blocks"},
 }
 
 

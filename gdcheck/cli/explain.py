@@ -94,6 +94,7 @@ def _from_file(path: Path) -> tuple[Any, tuple, float]:
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..explain._lesson import lesson
+    from ..explain._terminal import print_lesson
     from ..report import terminal
 
     if args.file is not None and args.model is not None:
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             taught = lesson(args.model or "linear_regression", seed=args.seed, progress=progress)
     if args.html is None:
-        terminal.print_lesson(taught)
+        print_lesson(taught)
         return EXIT_OK
     from ..explain._html import write_html
 

@@ -17,13 +17,9 @@ import contextlib
 import importlib.util
 import os
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ..explain._lesson import Lesson
+from typing import IO, Any
 
 PIPE_WIDTH = 1000
 """Width of rich output that is not a terminal: tables stay whole, as in the plain-text tables
@@ -153,56 +149,6 @@ def print_lines(lines: list[str], file: IO[str] | None = None) -> None:
     from rich.text import Text
 
     _emit(console(file), [(Text(line), {"soft_wrap": True}) for line in lines])
-
-
-# --- the lesson --------------------------------------------------------------------------------
-
-
-def lesson_text(lesson: Lesson, width: int = TEXT_WIDTH) -> str:
-    """The lesson as plain text (no rich)."""
-    from ..explain._lesson import Pre, Table, Text
-    from .text import table
-
-    parts = [lesson.title, "═" * min(width, len(lesson.title))]
-    for section in lesson.sections:
-        parts += ["", section.title, "─" * min(width, len(section.title))]
-        for block in section.blocks:
-            if isinstance(block, Text):
-                parts.append(textwrap.fill(block.text, width))
-            elif isinstance(block, Pre):
-                parts.append(textwrap.indent(block.text, "  "))
-            elif isinstance(block, Table):
-                if block.title:
-                    parts.append(block.title)
-                parts.append(table(list(block.header), [list(r) for r in block.rows]))
-            parts.append("")
-    return "\n".join(parts).rstrip() + "\n"
-
-
-def print_lesson(lesson: Lesson, file: IO[str] | None = None) -> None:
-    """Print the lesson: rich headings and tables, or plain text without rich."""
-    if not rich_available():
-        print(lesson_text(lesson), end="", file=file if file is not None else sys.stdout)
-        return
-    from rich.text import Text as RichText
-
-    from ..explain._lesson import Pre, Table, Text
-
-    out = console(file)
-    width = min(out.width, TEXT_WIDTH)
-    items: list[Any] = [RichText(lesson.title, style="bold")]
-    for section in lesson.sections:
-        items += ["", RichText(section.title, style="bold cyan")]
-        for block in section.blocks:
-            if isinstance(block, Text):
-                items.append((RichText(block.text), {"width": width}))
-            elif isinstance(block, Pre):
-                pre = RichText(textwrap.indent(block.text, "  "), style="green")
-                items.append((pre, {"soft_wrap": True}))
-            elif isinstance(block, Table):
-                items.append(_table(block.header, block.rows, block.title))
-            items.append("")
-    _emit(out, items)
 
 
 # --- progress ----------------------------------------------------------------------------------
