@@ -246,7 +246,7 @@ CATALOGUE = [
         },
         SM_P,
         (SM_X, SM_Y),
-        "unexplained",
+        "structured",  # issue 11: the difference is (1/m)·Xᵀ·Y, the correct-class term
         None,
     ),
     # --- a network and a square matrix -------------------------------------------------------

@@ -109,7 +109,7 @@ def test_a_loss_that_is_not_a_scalar_is_refused():
         ),
         (
             lambda w, X, y: L.mse_grad(w, X, y) * np.array([[np.nan], [1.0]]),
-            "unexplained",
+            "non_finite",
             "non-finite",
         ),
     ],

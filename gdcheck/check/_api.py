@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,9 @@ from ..params import ParamLayout, parse_params
 from ..validation import check_dtype, check_finite
 from ._diagnosis import Diagnosis
 from ._grad_output import call_grad
-from ._point import PointCheck, PointChecker, WitnessCheck
+from ._point import PointCheck, PointChecker
+from ._taylor import TaylorTest, taylor_test
+from ._witness_run import WitnessCheck
 
 EXTRA_POINTS = 2
 RESOLVE = 100.0
@@ -66,6 +68,9 @@ class GradientCheck:
     points_checked: int
     notes: list[str]
     seconds: float
+    taylor: list[TaylorTest | None] = field(default_factory=list)
+    """The Taylor test of your gradient at each point checked (a second opinion beside the
+    tolerance: order ≈ 2 right, ≈ 1 wrong); None where it could not run."""
     floor_measured: bool = True
     """False when your gradient already agreed within ``rtol`` and the backends' spread, so the
     rounding floor (which could only widen the tolerance) was not measured."""
@@ -101,6 +106,12 @@ class GradientCheck:
 
         return render_check(self)
 
+    def _repr_html_(self) -> str:
+        """A notebook shows the verdict, the diagnosis and the errors per parameter."""
+        from ._html import gradient_check_html
+
+        return gradient_check_html(self)
+
     def __repr__(self) -> str:
         kind = self.diagnosis.kind if self.diagnosis else None
         return (
@@ -120,6 +131,8 @@ def check_gradient(
     atol: float | Mapping[str, float] | None = None,
     witnesses: str = "auto",
     seed: int = 0,
+    taylor: bool = True,
+    **named_data: Any,
 ) -> GradientCheck:
     """Check a handwritten gradient against autodiff and autodiff-free witnesses.
 
@@ -134,6 +147,8 @@ def check_gradient(
       witnesses: ``"auto"`` (random directions; per entry when there are few entries),
         ``"directions"``, ``"entries"`` or ``"none"``.
       seed: for the random directions and the extra points.
+      taylor: also run the Taylor test at each point (``result.taylor``).
+      **named_data: data passed by keyword to both functions (``X=X, y=y``).
 
     Returns:
       A :class:`GradientCheck`: ``passed``, ``max_rel_error``, errors per parameter and entry,
@@ -151,6 +166,8 @@ def check_gradient(
         print(gdcheck.check_gradient(loss, grad, np.zeros((2, 1)), X, y))
     """
     started = time.perf_counter()
+    if named_data:
+        loss, grad, data = _by_keyword(loss, grad, data, named_data)
     if not callable(loss) or not callable(grad):
         raise InputTypeError(
             "loss and grad must be callables: loss(params, *data), grad(params, *data)."
@@ -189,6 +206,7 @@ def check_gradient(
             )
             checks.append(ctx.compare(extra, ytree, struct))
     diagnosis = _combine(point, checks)
+    taylor_tests = [_taylor(loss, layout, c, data64, seed) for c in checks] if taylor else []
     # A difference that rounding explains is reported, not failed — unless the tolerance
     # is the user's own, which is then taken at its word.
     own_tolerance = rtol is not None or atol is not None
@@ -228,6 +246,7 @@ def check_gradient(
         diagnosis=diagnosis,
         points_checked=len(checks),
         notes=notes,
+        taylor=taylor_tests,
         seconds=time.perf_counter() - started,
     )
 
@@ -244,6 +263,41 @@ def assert_gradient(
 
 
 # ----------------------------------------------------------------------------- internals
+
+
+def _by_keyword(
+    loss: Callable[..., Any], grad: Callable[..., Any], data: tuple, named: dict[str, Any]
+) -> tuple[Callable[..., Any], Callable[..., Any], tuple]:
+    """Positional wrappers for data passed by keyword: ``f(p, *data, **named)``."""
+    npos, keys = len(data), tuple(named)
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if not callable(fn):
+            return fn
+
+        def positional(p: Any, *d: Any) -> Any:
+            return fn(p, *d[:npos], **dict(zip(keys, d[npos:], strict=True)))
+
+        return positional
+
+    return wrap(loss), wrap(grad), tuple(data) + tuple(named.values())
+
+
+def _taylor(
+    loss: Callable[..., Any], layout: ParamLayout, c: PointCheck, data64: tuple, seed: int
+) -> TaylorTest | None:
+    if c.yours is None:
+        return None
+    try:
+        return taylor_test(
+            loss,
+            layout.to_user(layout.unflatten(c.yours)),
+            layout.to_user(c.params),
+            *data64,
+            seed=seed,
+        )
+    except (InputError, ValueError, TypeError, FloatingPointError):
+        return None
 
 
 def _infer_dtype(params: Any) -> str:

@@ -13,6 +13,10 @@ The kinds (DESIGN.md's vocabulary), tried in this order:
   intercept, one parameter of a dict, …);
 * ``precision`` — over the tolerance but within :data:`PRECISION_MARGIN` times it (tried
   first): rounding, reported but not a failure unless the tolerance was the user's own;
+* ``term_scaled``, ``permuted``, ``structured`` — one term off by a factor (a penalty's
+  coefficient, the data term's m), the right entries in another order, or a difference with
+  a recognisable shape: see :mod:`._structure`;
+* ``non_finite`` — NaN or Inf in yours where autodiff's is finite, with the likely cause;
 * ``unexplained`` — none of the above.
 """
 
@@ -25,9 +29,14 @@ import numpy as np
 
 from .._types import NDArray
 from ..params import ParamLayout
+from ._structure import describe_leftover, find_permutation, fit_terms
 
 KINDS = (
     "scaled",
+    "term_scaled",
+    "permuted",
+    "structured",
+    "non_finite",
     "sign_flipped",
     "transposed",
     "wrong_shape",
@@ -116,11 +125,17 @@ def diagnose(
     r: NDArray,
     tol: NDArray,
     data_dims: Iterable[int] = (),
+    params: NDArray | None = None,
+    data: tuple = (),
+    ref: str = "autodiff's",
 ) -> Diagnosis | None:
-    """Diagnose flat gradients ``g`` (yours) and ``r`` (autodiff) with per-entry tolerance ``tol``.
+    """Diagnose flat gradients ``g`` (yours) and ``r`` (the reference) with per-entry tolerance ``tol``.
 
-    Returns None when every entry is within tolerance.
+    ``params`` (flat) lets a penalty's coefficient be fitted; ``data`` lets a difference be
+    recognised as a per-example term; ``ref`` names the reference in messages ("autodiff's",
+    "the complex step's"). Returns None when every entry is within tolerance.
     """
+    data_dims = list(data_dims)
     err = np.abs(g - r)
     wrong = ~(err <= tol)
     if not wrong.any():
@@ -128,15 +143,20 @@ def diagnose(
     if not np.isfinite(g).all():
         bad = np.flatnonzero(~np.isfinite(g))
         return Diagnosis(
-            "unexplained",
-            f"your gradient has {bad.size} non-finite value(s) (NaN or "
-            f"Inf), first at {layout.label(int(bad[0]))}.",
+            "non_finite",
+            f"your gradient has {bad.size} non-finite value(s) (NaN or Inf: "
+            f"{', '.join(layout.label(int(i)) for i in bad[:4])}{' …' if bad.size > 4 else ''}) "
+            f"where {ref} is finite. Likely cause: np.exp of a large score overflows to Inf (and "
+            "Inf/Inf is NaN) in a softmax or sigmoid written without the max trick; fix: "
+            "subtract the row max first, np.exp(Z - Z.max(axis=1, keepdims=True)), or use "
+            "np.logaddexp / a stable sigmoid; a log of 0 or a division by a zero count does "
+            "the same.",
             entries=_entries(layout, bad),
         )
     if np.all(np.abs(g + r) <= tol):
         return Diagnosis(
             "sign_flipped",
-            "your gradient is the negative of autodiff's at every "
+            f"your gradient is the negative of {ref} at every "
             "entry: a sign flip (e.g. y − ŷ instead of ŷ − y).",
             factor=-1.0,
             factor_name="-1",
@@ -145,7 +165,7 @@ def diagnose(
     if g.size >= 2 and rr > 0:  # rounding never makes one exact constant factor, however small
         c = float(g @ r) / rr
         if abs(c - 1) >= 1e-3 and np.all(np.abs(g - c * r) <= 0.05 * tol):
-            return _scaled(c, data_dims)
+            return _scaled(c, data_dims, ref)
     if np.all(err <= PRECISION_MARGIN * tol):
         over = np.flatnonzero(wrong)
         return Diagnosis(
@@ -161,16 +181,29 @@ def diagnose(
     if rr > 0:
         c = float(g @ r) / rr
         if c != 0 and abs(c - 1) > 1e-9 and np.all(np.abs(g - c * r) <= tol * max(1.0, abs(c))):
-            return _scaled(c, data_dims)
+            return _scaled(c, data_dims, ref)
     transposed = _transposed_params(layout, g, r, tol)
     if transposed:
         return Diagnosis(
             "transposed",
             "your gradient of " + ", ".join(transposed) + " is the "
-            "transpose of autodiff's (a matrix product in the wrong order?).",
+            f"transpose of {ref} (a matrix product in the wrong order?).",
             entries={n: [] for n in transposed},
         )
-    if (~wrong).any():
+    permuted = find_permutation(layout, g, r, tol)
+    if permuted:
+        return Diagnosis("permuted", permuted, entries=_entries(layout, np.flatnonzero(wrong)))
+    term = fit_terms(layout, g, r, tol, params, factor_names(data_dims), ref)
+    if term is not None:
+        message, fits = term
+        return Diagnosis(
+            "term_scaled",
+            message,
+            entries={n: [] for n, (k, c) in fits.items() if abs(k - 1) > 1e-6 or c},
+        )
+    if (~wrong).any() and not (
+        (shape := describe_leftover(layout, g, r, tol, data)) and "×" in shape
+    ):
         idx = np.flatnonzero(wrong)
         entries = _entries(layout, idx)
         parts = []
@@ -184,11 +217,7 @@ def diagnose(
                 label = f" = {named.split(' = ')[0]}" if named and "=" in named else ""
                 parts.append(
                     f"all of {name}"
-                    + (
-                        f" (yours = {c:.6g}{label} × autodiff's{_hint(named)})"
-                        if scaled and c
-                        else ""
-                    )
+                    + (f" (yours = {c:.6g}{label} × {ref}{_hint(named)})" if scaled and c else "")
                 )
             else:
                 labels = [layout.label(i) for i in idx if layout.locate(int(i))[0] == name]
@@ -198,13 +227,21 @@ def diagnose(
                 ratios = [
                     g[i] / r[i] for i in idx if layout.locate(int(i))[0] == name and r[i] != 0
                 ]
-                ratio = f" (yours ÷ autodiff's = {ratios[0]:.6g})" if len(ratios) == 1 else ""
+                ratio = f" (yours ÷ {ref} = {ratios[0]:.6g})" if len(ratios) == 1 else ""
                 parts.append(shown + ratio)
         right = int((~wrong).sum())
         return Diagnosis(
             "wrong_entries",
             f"right on {right} of {g.size} entries, wrong on " + "; ".join(parts) + ".",
             entries=entries,
+        )
+    shape = describe_leftover(layout, g, r, tol, data)
+    if shape:
+        return Diagnosis(
+            "structured",
+            "no constant factor, sign, transpose or reordering fits, but the difference "
+            f"(yours − {ref}) has a shape: {shape}.",
+            entries=_entries(layout, np.flatnonzero(wrong)),
         )
     return Diagnosis(
         "unexplained",
@@ -213,12 +250,12 @@ def diagnose(
     )
 
 
-def _scaled(c: float, data_dims: Iterable[int]) -> Diagnosis:
+def _scaled(c: float, data_dims: Iterable[int], ref: str = "autodiff's") -> Diagnosis:
     name = _name_factor(c, factor_names(data_dims))
     shown = name.split(" = ")[0] if name else f"{c:.6g}"
     return Diagnosis(
         "scaled",
-        f"your gradient is {shown} × autodiff's at every entry (factor {c:.6g}){_hint(name)}.",
+        f"your gradient is {shown} × {ref} at every entry (factor {c:.6g}){_hint(name)}.",
         factor=c,
         factor_name=name,
     )

@@ -27,6 +27,15 @@ def call_grad(
         out = grad(layout.to_user({k: v.copy() for k, v in tree.items()}), *read_only(data))
     except Exception as exc:
         raise InputError(f"your grad raised {type(exc).__name__}: {exc}") from exc
+    if (
+        isinstance(out, tuple)
+        and len(out) == 2
+        and np.ndim(out[0]) == 0
+        and not (layout.is_dict and isinstance(out[0], Mapping))
+        and not isinstance(out[0], (str, bytes))
+        and _as_array(out[0]) is not None
+    ):
+        out = out[1]  # grad returned (loss, grad), as CS231n's and Coursera's functions do
     return structure_of(out, layout, tree)
 
 

@@ -97,5 +97,9 @@ def render_check(res: GradientCheck) -> str:
             + (f" ({w.yours_error:.2g}× tolerance)" if res.yours is not None else "")
             + (f"; autodiff's distance from it: {ad} tolerance" if ad else "")
         )
+    for i, t in enumerate(res.taylor):
+        if t is not None:
+            where = "given point" if i == 0 else f"random point {i}"
+            lines.append(f"  Taylor test at the {where} (second opinion): {t}")
     lines += [f"  note: {n}" for n in res.notes]
     return "\n".join(lines)
