@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,21 +98,86 @@ def check_tutorial_data(X: Any, y: Any) -> tuple[NDArray, NDArray]:
     return X, y
 
 
-def check_lr(lr: Any) -> float:
+def check_lr(lr: Any, name: str = "lr") -> float:
+    """A learning rate: a real number (not a bool or a string), finite and > 0."""
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
-        raise InputTypeError(f"lr must be a number, got {type(lr).__name__} {lr!r}.")
+        hint = f"; the tutorial uses {name}=0.01"
+        if isinstance(lr, bool):
+            hint = f" (True/False is not a learning rate){hint}"
+        elif isinstance(lr, str):
+            hint = f"; pass the number, {name}={lr.strip()}, not the text {lr!r}"
+        raise InputTypeError(f"{name} must be a number, got {type(lr).__name__} {lr!r}{hint}.")
     lr = float(lr)
     if not math.isfinite(lr) or lr <= 0:
-        raise InputError(f"lr must be a finite number > 0, got {lr}; the tutorial uses lr=0.01.")
+        raise InputError(
+            f"{name} must be a finite number > 0, got {lr}; the tutorial uses {name}=0.01."
+        )
     return lr
 
 
-def check_steps(steps: Any) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
+MEMORY_FRACTION = 0.5
+"""A run may plan to store trajectories in at most this share of the machine's memory."""
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes (16 GiB where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 16 << 30
+
+
+def trajectory_bytes(steps: int, n_params: int = 1, backends: int = 1, itemsize: int = 8) -> int:
+    """Bytes the weight trajectories take: (steps + 1) × params floats per backend."""
+    return (int(steps) + 1) * max(int(n_params), 1) * max(int(backends), 1) * int(itemsize)
+
+
+def check_steps(steps: Any, n_params: int = 1, backends: int = 1, itemsize: int = 8) -> int:
+    """A number of steps: an integer >= 0 whose trajectories fit in memory.
+
+    The trajectory keeps every step's weights: (steps + 1) × ``n_params`` floats of
+    ``itemsize`` bytes per backend, which must fit in :data:`MEMORY_FRACTION` of the memory.
+    """
+    integral_float = isinstance(steps, float) and math.isfinite(steps) and steps.is_integer()
+    if isinstance(steps, bool) or not (isinstance(steps, numbers.Integral) or integral_float):
         raise InputTypeError(f"steps must be an integer, got {type(steps).__name__} {steps!r}.")
     if steps < 0:
-        raise InputError(f"steps must be >= 0, got {steps}; the tutorial uses steps=10000.")
+        raise InputError(f"steps must be >= 0, got {steps:g}; the tutorial uses steps=10000.")
+    need = trajectory_bytes(int(steps), n_params, backends, itemsize)
+    room = int(memory_bytes() * MEMORY_FRACTION)
+    if need > room:
+        per_step = trajectory_bytes(0, n_params, backends, itemsize)
+        raise InputError(
+            f"steps={int(steps):,} would need at least {_size(need)} of memory: the trajectory stores "
+            f"(steps+1) × params floats per backend ({int(steps) + 1:,} × {max(n_params, 1):,} × "
+            f"{itemsize} bytes × {max(backends, 1)} backend(s)), and this machine has "
+            f"{_size(memory_bytes())}. Pass steps <= {room // per_step - 1:,}, or check fewer "
+            "steps (the drift shows within a few thousand)."
+        )
+    if integral_float:
+        raise InputTypeError(
+            f"steps must be an integer, got float {steps!r}; write steps={int(steps)}."
+        )
     return int(steps)
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """A random seed: an integer >= 0 (NumPy's generators refuse negative ones)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise InputTypeError(f"{name} must be an integer, got {type(seed).__name__} {seed!r}.")
+    if seed < 0:
+        raise InputError(f"{name} must be a non-negative integer, got {seed!r}.")
+    return int(seed)
+
+
+def _size(n: int) -> str:
+    """``n`` bytes in words: ``8.0 TB``."""
+    value = float(n)
+    for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
+        if value < 1000 or unit == "PB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} bytes"
 
 
 def check_dtype(dtype: Any) -> DTypeName:

@@ -7,21 +7,31 @@ The file defines ``loss(params, *data)``, ``grad(params, *data)``, ``data`` (a t
 ``optimizer`` (a :mod:`gdcheck.optim` object) and ``lr`` — is cross-checked along K steps
 (:func:`gdcheck.crosscheck`). Examples: ``gdcheck/examples/linear_regression_check.py``,
 ``gdcheck/examples/logistic_check.py``. Exit codes: 0 right, 1 wrong, 2 bad input.
+
+The file runs in a child process (:mod:`gdcheck.cli._sandbox`) under a time limit,
+``--timeout`` (default :data:`DEFAULT_TIMEOUT` s): a file that hangs, exits or crashes ends in
+exit 2 with one line, never in a hang or a pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import runpy
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from ._common import EXIT_MISMATCH, EXIT_OK
 from ._crosscheck import add_backend_options, add_quiet_option, crosscheck_and_report
+from ._sandbox import run_in_child
 
 REQUIRED = ("loss", "grad", "params", "data")
 """What a file must define; ``init(*data)`` may stand in for ``params``."""
 DEFAULT_LR = 0.01
+DEFAULT_TIMEOUT = 120.0
+"""Seconds ``gdcheck check`` lets the file's code run (loading it and the whole check)."""
 CONVENTION = (
     "it must define loss(params, *data), grad(params, *data), data (a tuple) and params or "
     "init(*data). See gdcheck/examples/linear_regression_check.py and "
@@ -72,13 +82,35 @@ def register(sub: Any) -> None:
         default=None,
         help="with --steps: write the report to this directory (default: none written)",
     )
+    p.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="stop the check, with exit code 2, if FILE (its module body, loss, grad or update) "
+        f"has not finished after SECONDS (default {DEFAULT_TIMEOUT:g})",
+    )
     add_quiet_option(p)
+
+
+def _timeout(text: str) -> float:
+    """``--timeout``: seconds, a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds; write e.g. --timeout 300"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the time limit must be a finite number of seconds > 0; write e.g. "
+            "--timeout 300"
+        )
+    return value
 
 
 def load_definitions(path: str) -> dict[str, Any]:
     """Run the user's file and return its namespace, or explain what is missing or broken."""
-    from ..errors import InputError
-
     file = Path(path)
     if not file.exists():
         raise InputError(f"{path!r} does not exist; pass a .py file: {CONVENTION}")
@@ -87,7 +119,11 @@ def load_definitions(path: str) -> dict[str, Any]:
     try:
         namespace = runpy.run_path(str(file), run_name="__gdcheck__")
     except SystemExit as exc:
-        raise InputError(f"{path} called exit({exc.code}) while being loaded.") from None
+        code = exc.code if isinstance(exc.code, int) else 1
+        raise InputError(
+            f"{path} ended the process (exit code {code}) before the check finished: nothing was "
+            f"checked (it called exit({exc.code!r}) while being loaded). Remove the call."
+        ) from None
     except Exception as exc:
         raise InputError(f"{path} failed to run: {type(exc).__name__}: {exc}") from None
     has = set(namespace) | ({"params"} if "init" in namespace else set())  # init gives params
@@ -108,6 +144,36 @@ def load_definitions(path: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check ``args.file`` in a child process under ``args.timeout`` (see the module docstring)."""
+    _check_file(args.file)
+    if args.steps is not None and args.steps < 0:
+        raise InputError(f"--steps must be >= 0, got {args.steps}; e.g. --steps 200.")
+    if args.lr is not None:
+        from ..validation import check_lr
+
+        check_lr(args.lr, "--lr")
+    timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
+    return run_in_child(
+        __name__, "run_here", args, label=args.file, timeout=timeout, what="--timeout"
+    )
+
+
+def _check_file(path: str) -> None:
+    """Refuse, before starting a child, a FILE that is not a readable .py file."""
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"{path!r} does not exist; pass a .py file: {CONVENTION}")
+    if file.suffix != ".py":
+        raise InputError(f"{path!r} is not a .py file; gdcheck check runs a Python file.")
+    if not file.is_file():
+        what = "a directory" if file.is_dir() else "not a regular file (a FIFO or a device?)"
+        raise InputError(f"{path!r} is {what}; pass a .py file: {CONVENTION}")
+    if not os.access(file, os.R_OK):
+        raise InputError(f"{path!r} cannot be read (permission denied); fix its permissions.")
+
+
+def run_here(args: argparse.Namespace) -> int:
+    """The check itself, in this process: what :func:`run` runs in the child."""
     ns = load_definitions(args.file)
     if args.steps is not None:
         return _trajectory(args, ns)
@@ -130,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _init(path: str, ns: dict[str, Any]) -> Any:
-    from ..errors import GdcheckError, InputError
+    from ..errors import GdcheckError
 
     try:
         return ns["init"](*ns["data"])
@@ -145,7 +211,6 @@ def _init(path: str, ns: dict[str, Any]) -> Any:
 
 def _trajectory(args: argparse.Namespace, ns: dict[str, Any]) -> int:
     """``--steps K``: the file's model cross-checked along K steps, reported as demo does."""
-    from ..errors import InputError
     from ..models import Model
 
     if "init" not in ns:

@@ -1,11 +1,15 @@
 """``gdcheck report PATH``: re-render a saved report.json (Markdown, HTML, plots) and print it.
 
-Exit code: the saved verdict's (0 passed, 1 not), or 2 when PATH is not a readable report.
+Exit code: the saved verdict's (0 passed, 1 not), or 2 when PATH is not a readable report
+(malformed, truncated, nested too deeply, too large: one line, never a traceback). Plots that
+cannot be drawn as saved (a value such as 1.7e308 a log axis cannot place) leave the other
+files written and say "could not draw the plots: …" on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +37,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..report.files import render_files
+    from ..report.files import plot_problem, render_files
     from ..report.schema import load_report
     from ..report.text import render_text
 
@@ -45,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{json_path} has no verdict.passed (true or false); regenerate it.")
     try:
         summary = report["verdict"]["text"] if args.quiet else render_text(report)
+        problem = plot_problem(report)
         written = render_files(report, json_path.parent, screenshot=args.screenshot)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as exc:
         if isinstance(exc, InputError):
             raise
         raise InputError(
@@ -54,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
             "regenerate it with the gdcheck version that reads it."
         ) from None
     print(summary)
+    if problem is not None:
+        print(f"gdcheck: {problem}", file=sys.stderr)
     if not args.quiet:
         print(f"\nRendered: {', '.join(str(p) for p in written.values())}")
     return EXIT_OK if passed else EXIT_MISMATCH

@@ -9,7 +9,14 @@ A report is never lost or half-written:
   the Markdown's heading, a comment in SVG and HTML, a PNG text chunk), checked before anything
   is written; a symbolic link pointing out of the directory is refused, never written through;
 - :func:`check_output_dir` refuses, before a run, a directory that cannot be written, lacks
-  room for the report, or already holds a report (unless ``force``).
+  room for the report, or already holds a report (unless ``force``);
+- the renames happen with SIGINT and SIGTERM held back, so Ctrl-C cannot leave half a set;
+- what changes from run to run — the date and the timings (``created``, ``seconds``, each
+  backend's ``shadow.seconds`` and ``trajectory.seconds``) — goes to ``timings.json`` beside
+  ``report.json`` and is left out of it and of everything rendered, so the same seed and
+  configuration give byte-identical report.json, report.md, report.html and plots;
+- a plot that cannot be drawn (a value beyond what a log axis can place, say 1.7e308) does
+  not lose the report: the unplottable points are left out (:func:`plot_problem` says why).
 """
 
 from __future__ import annotations
@@ -17,9 +24,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +38,19 @@ from ..errors import InputError
 from .html import render_html
 from .markdown import render_markdown
 from .plots import report_plots
+from .schema import TIMINGS_NAME, for_renderers, split_timings
 from .svg import MARKER, render_svg
 
 PLOT_KEYS = ("gradient-error", "drift", "loss")
+PLOTTABLE = (1e-300, 1e300)
+"""The magnitudes a log axis can place; points outside are dropped when a plot fails."""
 PNG_MARK = b"tEXtSoftware\x00gdcheck"
 SCREENSHOT_BYTES = 1 << 20
 """Room kept for report.png (the tutorial's is 0.36 MB)."""
+
+REPLACING = threading.Lock()
+"""Held while a report set is renamed into place: a forced exit waits for it (see
+:mod:`gdcheck.cli._main`)."""
 
 _BYTES_PER_POINT = 160  # JSON + HTML + SVG per stored step and backend (tutorial: ~140)
 _BASE_BYTES = 64 << 10
@@ -63,8 +81,12 @@ def save_report(
     An existing report there is replaced only with ``force`` (the default for now; the CLI's
     ``--force``)."""
     check_output_dir(directory, screenshot=screenshot, force=force, needed=0)
-    files = {"json": (directory / "report.json", _json_bytes(report))}
-    files.update(_rendered(report, directory))
+    stable, timings = split_timings(report)
+    files = {
+        "timings": (directory / TIMINGS_NAME, _json_bytes(timings)),
+        "json": (directory / "report.json", _json_bytes(stable)),
+    }
+    files.update(_rendered(stable, directory))
     return _write_set(directory, files, screenshot=screenshot)
 
 
@@ -76,6 +98,67 @@ def render_files(
     _refuse_links(directory, _targets(directory, screenshot))
     _refuse_foreign(_targets(directory, screenshot))
     return _write_set(directory, _rendered(report, directory), screenshot=screenshot)
+
+
+def plot_problem(report: dict[str, Any]) -> str | None:
+    """Why the report's plots cannot be drawn as they stand, in one line, or None if they can
+    (then the files hold every point; otherwise the unplottable points are left out)."""
+    try:
+        for plot in report_plots(report):
+            render_svg(plot, standalone=True)
+    except Exception as exc:  # the plot code's own failure, whatever it is
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        lo, hi = PLOTTABLE
+        return (
+            f"could not draw the plots: {type(exc).__name__}: {exc}{where}; the points beyond "
+            f"{lo:g} … {hi:g} (and steps that are not whole numbers) are left out of them."
+        )
+    return None
+
+
+def drawable(report: dict[str, Any]) -> dict[str, Any]:
+    """``report`` with what a log axis cannot place left out of what the plots read: series
+    values beyond :data:`PLOTTABLE` become gaps (None), steps must be whole numbers, and a
+    tolerance beyond it draws no rule (and shows as unknown in report.html's table; report.md,
+    which draws no plot, keeps it)."""
+    lo, hi = PLOTTABLE
+
+    def value(v: Any) -> Any:
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        return v if ok and (v == 0 or lo <= abs(v) <= hi) else None
+
+    def step(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= hi
+
+    out = dict(report)
+    series = report.get("series")
+    if isinstance(series, dict):
+        out["series"] = {
+            k: (
+                [v for v in s if step(v)]
+                if k == "steps" and isinstance(s, list)
+                else {
+                    n: [value(v) for v in vs] if isinstance(vs, list) else vs for n, vs in s.items()
+                }
+                if isinstance(s, dict)
+                else s
+            )
+            for k, s in series.items()
+        }
+        if isinstance(series.get("stride"), int | float) and not step(series["stride"]):
+            out["series"]["stride"] = 1
+    config = report.get("config")
+    if isinstance(config, dict) and "steps" in config and not step(config["steps"]):
+        out["config"] = {**config, "steps": None}
+    if isinstance(report.get("backends"), dict):
+        out["backends"] = {
+            name: {**b, "tolerance": {k: value(v) for k, v in b["tolerance"].items()}}
+            if isinstance(b, dict) and isinstance(b.get("tolerance"), dict)
+            else b
+            for name, b in report["backends"].items()
+        }
+    return out
 
 
 def check_output_dir(
@@ -91,7 +174,8 @@ def check_output_dir(
             "output directory."
         )
     if directory.is_dir():
-        targets = [directory / "report.json", *_targets(directory, screenshot)]
+        targets = [directory / "report.json", directory / TIMINGS_NAME]
+        targets += _targets(directory, screenshot)
         _refuse_links(directory, targets)
         _refuse_foreign(targets)
         held = [p.name for p in targets if p.exists()]
@@ -165,14 +249,16 @@ def _json_bytes(report: dict[str, Any]) -> bytes:
 
 def _rendered(report: dict[str, Any], directory: Path) -> dict[str, tuple[Path, bytes]]:
     """Every derived format, rendered in memory: key -> (final path, bytes)."""
+    report = for_renderers(report)
+    plotted = report if plot_problem(report) is None else drawable(report)
     files: dict[str, tuple[Path, bytes]] = {}
     links: dict[str, str] = {}
-    for plot in report_plots(report):
+    for plot in report_plots(plotted):
         path = directory / f"plot-{plot.key}.svg"
         files[f"plot-{plot.key}"] = (path, render_svg(plot, standalone=True).encode())
         links[plot.title] = path.name
     files["markdown"] = (directory / "report.md", render_markdown(report, links).encode())
-    files["html"] = (directory / "report.html", render_html(report).encode())
+    files["html"] = (directory / "report.html", render_html(plotted).encode())
     return files
 
 
@@ -210,6 +296,33 @@ def _write_set(
     if screenshot:
         written["png"] = directory / "report.png"
     order = sorted(temps, key=lambda k: k == "json")  # the source of truth moves last
+    with REPLACING, _signals_held():  # Ctrl-C or SIGTERM waits until the set is in place
+        _replace_all(directory, temps, written, order)
+    for key in PLOT_KEYS:  # a plot this report no longer has (e.g. one backend only)
+        stale = directory / f"plot-{key}.svg"
+        if f"plot-{key}" not in written and stale.exists():
+            stale.unlink()
+    return written
+
+
+@contextlib.contextmanager
+def _signals_held() -> Any:
+    """Hold SIGINT and SIGTERM back (they are delivered on exit), where the OS allows."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _replace_all(
+    directory: Path, temps: dict[str, Path], written: dict[str, Path], order: list[str]
+) -> None:
     for done, key in enumerate(order):
         try:
             os.replace(temps[key], written[key])
@@ -221,11 +334,6 @@ def _write_set(
                 f"replaced: {moved}. Run `gdcheck report {directory}` to re-render them."
             ) from None
     _fsync_dir(directory)
-    for key in PLOT_KEYS:  # a plot this report no longer has (e.g. one backend only)
-        stale = directory / f"plot-{key}.svg"
-        if f"plot-{key}" not in written and stale.exists():
-            stale.unlink()
-    return written
 
 
 def _new_temp(final: Path) -> Path:
