@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "GdcheckError": "errors",
     "GradientCheck": "check",
     "Model": "models",
+    "TaylorTest": "check",
     "GradientMismatch": "errors",
     "InputError": "errors",
     "Tolerance": "_types",
@@ -30,8 +31,9 @@ _EXPORTS: dict[str, str] = {
     "check_gradient": "check",
     "crosscheck": "trajectory",
     "namespace": "array_api",
+    "taylor_test": "check",
 }
-_SUBMODULES = ("data", "models", "optim", "testing")
+_SUBMODULES = ("data", "distributed", "explain", "models", "optim", "testing")
 
 __all__ = [
     "BackendUnavailable",
@@ -41,21 +43,25 @@ __all__ = [
     "GradientMismatch",
     "InputError",
     "Model",
+    "TaylorTest",
     "Tolerance",
     "__version__",
     "assert_gradient",
     "check_gradient",
     "crosscheck",
     "data",
+    "distributed",
+    "explain",
     "models",
     "namespace",
     "optim",
+    "taylor_test",
     "testing",
 ]
 assert set(__all__) == {"__version__", *_EXPORTS, *_SUBMODULES}
 
 if TYPE_CHECKING:
-    from . import data, models, optim, testing
+    from . import data, distributed, explain, models, optim, testing
     from ._types import Tolerance
     from .array_api import namespace
     from .check._api import GradientCheck, assert_gradient, check_gradient

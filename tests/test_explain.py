@@ -254,6 +254,7 @@ _EXPLAIN_IMPORTS = {
     "_html": {"_blocks"},
     "_lesson": {
         "_blocks",
+        "_notebook",
         "_jaxpr",
         "_torch_graph",
         "_first_step",
@@ -276,6 +277,7 @@ _EXPLAIN_IMPORTS = {
     "_taylor_picture": {"_blocks", "_svg"},
     "_model_lesson": {
         "_blocks",
+        "_notebook",
         "_backward",
         "_first_step",
         "_reverse",

@@ -103,9 +103,3 @@ class Lesson:
     title: str
     sections: tuple[Section, ...]
     facts: dict[str, Any] = field(default_factory=dict)
-
-    def _repr_html_(self) -> str:
-        """A notebook shows the lesson as its HTML page (tables, formula block and plots)."""
-        from ._notebook import lesson_html
-
-        return lesson_html(self)

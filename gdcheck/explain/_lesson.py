@@ -33,11 +33,12 @@ from ..backends.torch_backend import TorchBackend
 from ..errors import InputError
 from ..models import Model
 from ._backward import backward_section
-from ._blocks import Block, Lesson, Pre, Section, Table, Text, aligned
+from ._blocks import Block, Pre, Section, Table, Text, aligned
 from ._first_step import first_step_section, numpy_step0
 from ._jaxpr import jax_section
 from ._lr import LEARNING_RATES, STEPS, lr_section
 from ._model_lesson import SERIES, LessonConfig, model_lesson, series_lesson
+from ._notebook import Lesson
 from ._reverse import reverse_mode_section
 from ._taylor_picture import taylor_section
 from ._torch_graph import torch_section

@@ -30,8 +30,9 @@ from .. import models
 from ..errors import InputError
 from ..models import Model
 from ._backward import backward_section
-from ._blocks import Block, Lesson, Pre, Section, Text
+from ._blocks import Block, Pre, Section, Text
 from ._first_step import model_first_step_section
+from ._notebook import Lesson
 from ._reverse import SIZES, reverse_mode_section
 from ._sharpness import sharpness_section
 from ._taylor_picture import taylor_section

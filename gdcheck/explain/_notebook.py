@@ -7,25 +7,13 @@ fragment carries its own styles, scoped under one class, so it cannot restyle th
 
 from __future__ import annotations
 
-import html
 import re
-from typing import Any
+from dataclasses import dataclass
 
-import numpy as np
-
-from ._blocks import Lesson
+from ._blocks import Lesson as LessonBlocks
 from ._html import CSS, render_body
 
-__all__ = ["gradient_check_html", "lesson_html"]
-
-_CHECK_CSS = """
-.gdcheck-check { font: 14px/1.45 system-ui, sans-serif; }
-.gdcheck-check table { border-collapse: collapse; margin: .3rem 0; }
-.gdcheck-check th, .gdcheck-check td { text-align: left; padding: .2rem .6rem;
-  border-bottom: 1px solid #e3e6e8; font-variant-numeric: tabular-nums; }
-.gdcheck-check .pass { color: #1a7f37; font-weight: 600; }
-.gdcheck-check .fail { color: #cf222e; font-weight: 600; }
-"""
+__all__ = ["Lesson", "lesson_html"]
 
 
 def _scoped(css: str, scope: str) -> str:
@@ -42,7 +30,7 @@ def _scoped(css: str, scope: str) -> str:
     return "\n".join(out)
 
 
-def lesson_html(lesson: Lesson) -> str:
+def lesson_html(lesson: LessonBlocks) -> str:
     """The lesson as a notebook fragment: the page's body and styles, scoped to ``.gdcheck-lesson``."""
     screen = CSS.split("@media print")[0]
     return (
@@ -52,44 +40,9 @@ def lesson_html(lesson: Lesson) -> str:
     )
 
 
-def _largest(arrays: dict[str, Any]) -> dict[str, float]:
-    return {k: float(np.max(np.abs(np.asarray(v)), initial=0.0)) for k, v in arrays.items()}
+@dataclass(frozen=True)
+class Lesson(LessonBlocks):
+    """The lesson as :func:`gdcheck.explain.lesson` returns it: a notebook shows it as its page."""
 
-
-def gradient_check_html(check: Any) -> str:
-    """A check as a fragment: the verdict, the diagnosis, and per parameter the largest error
-    against its tolerance, then each witness."""
-    e = html.escape
-    verdict = "passed" if check.passed else "FAILED"
-    diagnosis = getattr(check, "diagnosis", None)
-    head = (
-        f'<p><span class="{"pass" if check.passed else "fail"}">gradient check {verdict}</span>'
-        f" — {e(str(check.dtype))}, against {e(str(check.reference_name))}; largest relative "
-        f"error {check.max_rel_error:.3g}; {check.seconds:.2f} s.</p>"
-    )
-    if diagnosis is not None:
-        head += f"<p><b>{e(diagnosis.kind)}</b>: {e(diagnosis.message)}</p>"
-    errors, tolerance = _largest(check.abs_error), _largest(check.tolerance)
-    rows = "".join(
-        f"<tr><td>{e(name)}</td><td>{errors[name]:.3e}</td><td>{tolerance.get(name, float('nan')):.3e}</td>"
-        f"<td>{'yes' if errors[name] <= tolerance.get(name, float('inf')) else 'no'}</td></tr>"
-        for name in errors
-    )
-    table = (
-        "<table><thead><tr><th>parameter</th><th>largest |error|</th><th>tolerance</th>"
-        f"<th>within</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
-    extra = []
-    for w in getattr(check, "witnesses", []) or []:
-        name = getattr(getattr(w, "witness", None), "name", type(w).__name__)
-        extra.append(
-            f"<li>witness {e(str(name))}: {getattr(w, 'yours_error', float('nan')):.3g} "
-            "(≤ 1 agrees)</li>"
-        )
-    for backend, why in (getattr(check, "failures", {}) or {}).items():
-        extra.append(f"<li>{e(backend)} failed: {e(why)}</li>")
-    for backend, why in (getattr(check, "skipped", {}) or {}).items():
-        extra.append(f"<li>{e(backend)} skipped: {e(why)}</li>")
-    extra += [f"<li>{e(n)}</li>" for n in getattr(check, "notes", []) or []]
-    notes = f"<ul>{''.join(extra)}</ul>" if extra else ""
-    return f'<div class="gdcheck-check"><style>{_CHECK_CSS}</style>{head}{table}{notes}</div>'
+    def _repr_html_(self) -> str:
+        return lesson_html(self)
