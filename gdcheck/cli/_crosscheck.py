@@ -7,6 +7,7 @@ Only the standard library at import time: the model table and the option text ar
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -143,6 +144,12 @@ def add_run_options(
     p.add_argument("--out", default=None, help=f"report directory (default {out})")
     p.add_argument(
         "--no-save", action="store_true", help="print only; write no report (default: write it)"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a report of another run in --out (default: a report of the same run is "
+        "refreshed; one of another run is kept, and this one goes beside it in OUT-2, OUT-3, …)",
     )
     p.add_argument(
         "--screenshot",
@@ -282,10 +289,49 @@ def crosscheck_and_report(
             terminal.print_lines([f"Cost at iteration {k} is {cost}" for k, cost in costs] + [""])
         terminal.print_report(report)  # rich tables; plain text without rich
     if save:
-        written = save_report(report, Path(args.out), screenshot=screenshot)
+        out, why = report_directory(Path(args.out), report, force=getattr(args, "force", False))
+        written = save_report(report, out, screenshot=screenshot, force=True)
+        if why:
+            print(why, file=sys.stderr)
         if not args.quiet:
             print(f"\nReport: {', '.join(str(p) for p in written.values())}")
     return exit_code(result, require_converged=getattr(args, "require_converged", False))
+
+
+def report_directory(out: Path, report: dict[str, Any], *, force: bool) -> tuple[Path, str]:
+    """Where to write: ``out``, unless it holds the report of another run and not ``force``.
+
+    A report of the same run (the same configuration: model, data layout, lr, steps, dtype,
+    backends, optimizer) is refreshed in place — re-running is how a report is regenerated.
+    A report of another run is never replaced without ``--force``: the new one goes beside it,
+    in the first free ``OUT-2``, ``OUT-3``, …, and the reason is printed.
+    """
+    from ..errors import InputError
+    from ..report.schema import load_report
+
+    existing = out / "report.json"
+    if force or not existing.is_file():
+        return out, ""
+    try:
+        old = load_report(existing)
+    except InputError:
+        old = {}
+    if old.get("config") == report.get("config"):
+        return out, ""
+    for k in range(2, 1000):
+        beside = out.with_name(f"{out.name}-{k}")
+        if not (beside / "report.json").exists():
+            return beside, (
+                f"gdcheck: {out} holds the report of another run "
+                f"({_config_words(old.get('config') or {})}); this run's report goes beside it "
+                f"in {beside} (use --force to replace it)."
+            )
+    raise InputError(f"{out}-2 … {out}-999 all hold reports; choose another --out or use --force.")
+
+
+def _config_words(config: dict[str, Any]) -> str:
+    keys = ("model", "lr", "steps", "dtype", "optimizer")
+    return ", ".join(f"{k} {config[k]}" for k in keys if k in config) or "unreadable"
 
 
 def exit_code(result: Any, *, require_converged: bool = False) -> int:

@@ -68,24 +68,32 @@ class LogAxis:
 
     def place(self, v: float) -> float:
         """Position of ``v`` in [0, 1] along the axis (zeros and values below at 0)."""
-        v = max(v, self.lo)
+        if not math.isfinite(v):
+            return 1.0 if v > 0 else 0.0
+        v = min(max(v, self.lo), self.hi)
         return (math.log10(v) - math.log10(self.lo)) / (math.log10(self.hi) - math.log10(self.lo))
+
+
+DECADE_LO, DECADE_HI = -300, 308
+"""The decades a log axis may span: ``10.0**d`` is a normal float for every one of them."""
 
 
 def log_axis(values: list[float], max_ticks: int = 7) -> LogAxis:
     """Decade ticks covering ``values`` (finite, ≥ 0); zeros get a floor a decade below."""
-    positive = [v for v in values if v > 0]
+    positive = [v for v in values if v > 0 and math.isfinite(v)]
     zero = any(v == 0 for v in values)
     if not positive:
         positive = [1.0]
-    dmin = math.floor(math.log10(min(positive)))
-    dmax = math.ceil(math.log10(max(positive)))
+    # Decades that 10.0**d can represent: subnormals (5e-324) and values near the float
+    # maximum (1.7e308, whose ceiling decade 1e309 overflows) sit at the axis' ends.
+    dmin = max(DECADE_LO, math.floor(math.log10(min(positive))))
+    dmax = min(DECADE_HI, math.ceil(math.log10(max(positive))))
     if dmax <= dmin:
-        dmax = dmin + 1
+        dmax, dmin = (dmin + 1, dmin) if dmin < DECADE_HI else (DECADE_HI, DECADE_HI - 1)
     every = max(1, math.ceil((dmax - dmin) / max_ticks))
     ticks = [(10.0**d, f"1e{d}") for d in range(dmin, dmax + 1, every)]
     if zero:
-        dmin -= every
+        dmin = max(DECADE_LO - 8, dmin - every)
         ticks.insert(0, (10.0**dmin, "0"))
     return LogAxis(10.0**dmin, 10.0 ** max(dmax, dmin + 1), tuple(ticks), zero)
 
