@@ -100,6 +100,7 @@ def render_check(res: GradientCheck) -> str:
     for i, t in enumerate(res.taylor):
         if t is not None:
             where = "given point" if i == 0 else f"random point {i}"
-            lines.append(f"  Taylor test at the {where} (second opinion): {t}")
+            said = str(t).removeprefix("Taylor test: ")
+            lines.append(f"  Taylor test at the {where} (a second opinion, no tolerance): {said}")
     lines += [f"  note: {n}" for n in res.notes]
     return "\n".join(lines)
