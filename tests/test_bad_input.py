@@ -133,11 +133,11 @@ def test_divergence_is_reported_with_the_stable_bound():
 
 # CLI: one line on stderr, exit 2, never a traceback.
 CLI_CASES = [
-    (["demo", "--lr", "0"], "lr must be a finite number > 0"),
+    (["demo", "--lr", "0"], "the learning rate must be a finite number > 0"),
     (["demo", "--steps", "-3"], "steps must be >= 0, got -3"),
     (["demo", "--backends", "numpy,tensorflow"], "unknown backend 'tensorflow'"),
     (["demo", "--dtype", "float16"], "invalid choice: 'float16'"),
-    (["demo", "--lr", "abc"], "invalid float value: 'abc'"),
+    (["demo", "--lr", "abc"], "'abc' is not a learning rate; pass a number > 0 such as 0.01, or auto"),
     (["run", "--data", "/nonexistent.csv", "--target", "y"], "does not exist"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ]

@@ -134,7 +134,7 @@ def test_a_right_gradient_passes_and_a_wrong_one_fails_with_the_findings(pt):
             "E       gdcheck.testing.CrossCheckFailed: gdcheck: cross-check failed "
             "(linear_regression, float64, lr=0.01, steps=50, backends=numpy, torch): 2 finding(s)",
             "E         [[]gradient[]] torch vs numpy (reference): gradient differs at 51 of 51 steps, "
-            "first at step 0, entry w[[]0, 0[]]: *",
+            "first at step 0, entry w[[]?, 0[]]: *Looks like scaled*",
             "E         [[]trajectory[]] torch vs numpy (reference): weights drift apart from step 1*",
             "test_grads.py:*: CrossCheckFailed",
         ]
@@ -461,7 +461,8 @@ def test_a_bare_assert_on_a_failed_result_still_shows_the_diagnosis(pt):
             "  diagnosis: scaled *",
             "*_ test_crosscheck_result _*",
             "*- gdcheck: the failed check's diagnosis -*",
-            "*torch vs numpy (reference): gradient differs at 21 of 21 steps*",
+            "*torch vs numpy (reference): gradient*",  # the verdict wraps at the text width
+            "*differs at 21 of 21 steps*",
             "*_ test_unrelated _*",
         ]
     )

@@ -120,7 +120,7 @@ def ridge(alpha: float = 0.1) -> Model:
         hessian=hessian,
         description=f"ridge regression, alpha={alpha:g} (intercept not penalised), tutorial layout",
         info={
-            "layout": "features x examples",
+            "layout": "columns (features × examples), a ones row prepended",
             "target": "values",
             "X": "(n, m)",
             "y": "(1, m)",

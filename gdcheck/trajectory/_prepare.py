@@ -83,10 +83,18 @@ class Scaling:
         return out
 
 
-def model_layout(model: Any) -> str:
-    """``"rows"`` when ``model.info["layout"]`` says so, else ``"columns"`` (features × examples)."""
+STATS_LIMIT = 50_000_000
+"""Feature scales are reported for X up to this many entries without being asked (each is a
+pass over X in float64); beyond it only ``standardize=True`` computes them."""
+
+
+def model_layout(model: Any) -> str | None:
+    """``"rows"`` or ``"columns"`` (features × examples) as ``model.info["layout"]`` says, or
+    None when the model does not say: a user's model keeps the user's layout."""
     text = str((getattr(model, "info", None) or {}).get("layout", "")).strip().lower()
-    return "rows" if text.startswith("rows") else "columns"
+    if text.startswith("rows"):
+        return "rows"
+    return "columns" if text.startswith("columns") else None
 
 
 def user_data(
@@ -105,6 +113,15 @@ def user_data(
     if not standardize and layout is None and not data:
         return data, None
     want = model_layout(model)
+    if want is None:
+        if standardize or layout is not None:
+            raise InputError(
+                f"model {getattr(model, 'name', '?')!r} does not say how it takes X: set "
+                "info={'layout': 'rows'} (X (m, n), examples × features) or "
+                "{'layout': 'columns'} (X (n, m)) in its gdcheck.Model for "
+                f"{'standardize=True' if standardize else 'layout='} to know the feature axis."
+            )
+        return data, None
     given = layout or want
     X = _array(data[0]) if data else None
     if X is None or X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
@@ -122,6 +139,8 @@ def user_data(
         X = X.T
         if rest and y is not None:
             rest[0] = y.reshape(1, -1) if want == "columns" else _rows_target(y)
+    if not standardize and X.size > STATS_LIMIT:
+        return ((data[0] if given == want else X), *rest), None
     feature_axis = 1 if want == "columns" else 0  # reduce over the examples
     Xf = np.asarray(X, np.float64)
     means = Xf.mean(axis=feature_axis)
