@@ -129,6 +129,25 @@ def diagnose(
     data: tuple = (),
     ref: str = "autodiff's",
 ) -> Diagnosis | None:
+    """Diagnose flat gradients ``g`` (yours) and ``r`` (the reference); see :func:`_diagnose`.
+
+    The fits divide and multiply numbers that may be huge or zero (a diverging run): their
+    overflow is part of the diagnosis, not a warning for the user.
+    """
+    with np.errstate(all="ignore"):
+        return _diagnose(layout, g, r, tol, data_dims, params, data, ref)
+
+
+def _diagnose(
+    layout: ParamLayout,
+    g: NDArray,
+    r: NDArray,
+    tol: NDArray,
+    data_dims: Iterable[int] = (),
+    params: NDArray | None = None,
+    data: tuple = (),
+    ref: str = "autodiff's",
+) -> Diagnosis | None:
     """Diagnose flat gradients ``g`` (yours) and ``r`` (the reference) with per-entry tolerance ``tol``.
 
     ``params`` (flat) lets a penalty's coefficient be fitted; ``data`` lets a difference be
