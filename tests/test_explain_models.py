@@ -201,3 +201,16 @@ def test_a_file_without_model_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "does not define model; it must define model (a gdcheck.Model)" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["ridge", "logistic_regression", "softmax_regression"])
+def test_every_models_page_renders_in_chromium_with_its_figures(chromium, name, tmp_path):
+    """The other models' pages (the tutorial's and the MLP's are checked above)."""
+    page = render_html(lesson(name, config=SMALL))
+    path = tmp_path / f"{name}.html"
+    path.write_text(page.replace("</body>", _PROBE), encoding="utf-8")
+    dom = run_chromium(path, "--dump-dom", "--virtual-time-budget=2000", width=1000, height=900)
+    found = json.loads(re.search(r'<pre id="gdprobe">(.*?)</pre>', dom, re.S).group(1))
+    assert found["svgs"] and all(n >= 1 for n in found["svgs"]), found["svgs"]
+    assert found["width"] <= 1000  # printable: nothing wider than the page
+    assert f"gdcheck explain — {name}" in dom
