@@ -192,3 +192,32 @@ def test_at_the_closed_form_solution_every_backend_agrees(model):
         assert run.distance_to_optimum(name) <= 1e-9
     report = run.to_dict()
     assert report["analysis"]["least_squares"] is not None
+
+
+# -- robust against itself ------------------------------------------------------------------
+def test_a_backend_that_raises_mid_run_is_reported_and_the_others_are_kept(monkeypatch):
+    from gdcheck.backends.torch_backend import TorchBackend
+
+    def broken(self, problem, steps):
+        raise RuntimeError("simulated: the device went away at step 7")
+
+    monkeypatch.setattr(TorchBackend, "trajectory", broken)
+    model = gdcheck.models.logistic_regression()
+    run = gdcheck.crosscheck(model, *_data(model), lr=0.5, steps=20)
+    assert not run.passed  # the check is incomplete: never a pass
+    assert set(run.runs) == {"numpy", "jax"}  # jax's results are kept
+    incomplete = [f for f in run.findings if f.kind == "incomplete"]
+    assert [f.backend for f in incomplete] == ["torch"]
+    assert "simulated: the device went away at step 7" in incomplete[0].message
+    assert "its checks are incomplete" in incomplete[0].message
+    assert not any(f.kind == "gradient" for f in run.findings)
+
+
+def test_a_divergence_names_where_each_backend_went_non_finite():
+    X, y = gdcheck.data.tutorial(seed=0)
+    run = gdcheck.crosscheck(gdcheck.models.linear_regression(), X, y, lr=100, steps=200)
+    diverged = next(f for f in run.findings if f.kind == "diverged")
+    assert "First non-finite loss or weights: numpy at step 63" in diverged.message
+    for name in ("jax", "torch"):
+        assert f"{name} at step" in diverged.message
+    assert "first)." in diverged.message

@@ -47,13 +47,37 @@ def _divergence(result: CrossCheckResult) -> list[Finding]:
     if ref.diverged_at is not None:
         return [
             Finding(
-                "diverged", REF, ref.diverged_at, (), result.divergence_message(ref.diverged_at)
+                "diverged",
+                REF,
+                ref.diverged_at,
+                (),
+                result.divergence_message(ref.diverged_at) + _who_went_first(result),
             )
         ]
     growing = _growing_beyond_bound(result)
     if growing is not None:
         return [Finding("diverged", REF, growing, (), result.growth_message(growing))]
     return []
+
+
+def _who_went_first(result: CrossCheckResult) -> str:
+    """`` First non-finite: numpy at step 63, jax at step 63, … (numpy and jax first).``"""
+    at = {
+        name: run.trajectory.diverged_at
+        for name, run in result.runs.items()
+        if run.trajectory.diverged_at is not None
+    }
+    if not at:
+        return ""
+    first = min(at.values())
+    leaders = [n for n, k in at.items() if k == first]
+    never = [n for n in result.runs if n not in at]
+    return (
+        " First non-finite loss or weights: "
+        + ", ".join(f"{n} at step {k}" for n, k in at.items())
+        + (f"; {', '.join(never)} stayed finite" if never else "")
+        + f" ({' and '.join(leaders)} first)."
+    )
 
 
 def _growing_beyond_bound(result: CrossCheckResult) -> int | None:
