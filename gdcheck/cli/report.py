@@ -37,9 +37,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
+    from ..report import terminal
     from ..report.files import plot_problem, render_files
     from ..report.schema import load_report
-    from ..report.text import render_text
+    from ..report.text import quiet_text, render_text
 
     path = Path(args.path)
     report = load_report(path)
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(passed, bool):
         raise InputError(f"{json_path} has no verdict.passed (true or false); regenerate it.")
     try:
-        summary = report["verdict"]["text"] if args.quiet else render_text(report)
+        render_text(report)  # a malformed report fails here, before anything is printed
         problem = plot_problem(report)
         written = render_files(report, json_path.parent, screenshot=args.screenshot)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as exc:
@@ -58,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
             f"{json_path} is incomplete or malformed ({type(exc).__name__}: {exc}); "
             "regenerate it with the gdcheck version that reads it."
         ) from None
-    print(summary)
+    if args.quiet:
+        print(quiet_text(report))
+    else:
+        terminal.print_report(report)  # the same renderer as demo and run (rich when present)
     if problem is not None:
         print(f"gdcheck: {problem}", file=sys.stderr)
     if not args.quiet:
