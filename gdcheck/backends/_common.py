@@ -45,3 +45,67 @@ def first_nonfinite(losses: NDArray, weights: NDArray) -> int | None:
 def chunk_size(n_items: int, floats_per_item: int, budget_bytes: int = 64 * 2**20) -> int:
     """How many shadow evaluations to batch so one batch stays under ``budget_bytes``."""
     return max(1, min(n_items, budget_bytes // max(1, 8 * floats_per_item)))
+
+
+SHADOW_BUDGET = 64 * 2**20
+SHADOW_DATA_SHARE = 1.0
+SHADOW_FLOOR = 16 * 2**20
+INTERMEDIATES = 4
+"""Floats a batched loss keeps per weight and example (ŷ, residual, square, their cotangents)."""
+
+
+def shadow_chunk(n_weights: int, p: int, data: tuple) -> int:
+    r"""Weights per batched shadow evaluation.
+
+    One batch of ``B`` weights holds about :math:`B\,(p + c\,d_{\max} + F/1024)` floats of
+    intermediates (:math:`d_{\max}` the data's largest dimension — the examples: a loss keeps a
+    few vectors of one value per example per weight, ``c`` = :data:`INTERMEDIATES` —, ``F``
+    the data's floats), kept under the smaller of 64 MiB and the data's own size (16 MiB at
+    least): batching reads the data once per batch instead of once per weight (a batched
+    ``(B, n) @ (n, m)`` product), but its intermediates must not become a second copy of big
+    data.
+    """
+    arrays = [d for d in data if hasattr(d, "shape")]
+    floats = sum(int(np.prod(np.shape(d))) for d in arrays)
+    largest = max((int(s) for d in arrays for s in np.shape(d)), default=1)
+    nbytes = sum(
+        int(np.prod(np.shape(d))) * getattr(getattr(d, "dtype", None), "itemsize", 8)
+        for d in arrays
+    )
+    budget = int(min(SHADOW_BUDGET, max(SHADOW_DATA_SHARE * nbytes, SHADOW_FLOOR)))
+    per_item = p + INTERMEDIATES * largest + floats // 1024
+    return chunk_size(n_weights, per_item, budget)
+
+
+ALIGN = 64
+"""Bytes: JAX aliases a NumPy buffer (no copy) only when it is C-contiguous and this aligned."""
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: object) -> NDArray:
+    """An uninitialised C-contiguous array whose data start on an :data:`ALIGN`-byte boundary."""
+    dt = np.dtype(dtype)  # type: ignore[call-overload]
+    nbytes = int(np.prod(shape)) * dt.itemsize
+    buf = np.empty(nbytes + ALIGN, dtype=np.uint8)
+    offset = (-buf.ctypes.data) % ALIGN
+    return buf[offset : offset + nbytes].view(dt).reshape(shape)
+
+
+def aliasable(a: NDArray) -> bool:
+    """Whether JAX can use ``a``'s buffer as it is (C-contiguous, :data:`ALIGN`-byte aligned)."""
+    return bool(a.flags.c_contiguous) and a.ctypes.data % ALIGN == 0
+
+
+def aligned_astype(a: NDArray, dtype: object, block_bytes: int = 64 * 2**20) -> NDArray:
+    """``a`` in ``dtype``, C-contiguous and aligned: ``a`` itself when it already is, else one
+    copy written in blocks along the first axis (no temporary of ``a``'s full size)."""
+    dt = np.dtype(dtype)  # type: ignore[call-overload]
+    if a.dtype == dt and aliasable(a):
+        return a
+    out = aligned_empty(a.shape, dt)
+    if a.ndim == 0 or a.size == 0:
+        np.copyto(out, a, casting="unsafe")
+        return out
+    rows = max(1, block_bytes // max(1, dt.itemsize * (a.size // max(1, a.shape[0]))))
+    for start in range(0, a.shape[0], rows):
+        np.copyto(out[start : start + rows], a[start : start + rows], casting="unsafe")
+    return out

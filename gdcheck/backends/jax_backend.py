@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
-from ._common import chunk_size, first_nonfinite, installed, report_steps
+from ._common import aligned_astype, first_nonfinite, installed, report_steps, shadow_chunk
 from ._problem import Problem, flatten_with, unflatten_with
 
 # Machine epsilon of the reduced float32 matmul JAX uses by default on accelerators.
@@ -100,8 +100,7 @@ class JaxBackend:
         with _x64(problem.dtype):
             dj = _device_data(problem.data if data is None else data, problem.dtype)
             batched = self._batched(problem, len(dj))
-            floats = sum(int(np.prod(np.shape(d))) for d in dj)
-            size = chunk_size(len(weights), p + floats // 64 + 1)
+            size = shadow_chunk(len(weights), p, dj)
             losses, grads = [], []
             for start in range(0, len(weights), size):
                 chunk = np.asarray(weights[start : start + size], problem.dtype)
@@ -198,31 +197,76 @@ class JaxBackend:
 
 
 def _device_data(data: tuple, dtype: str) -> tuple:
-    import jax.numpy as jnp
+    """The data as JAX arrays in ``dtype``, sharing memory with the NumPy buffers where JAX can
+    (see :func:`_to_jax`): the engine's prepared data are aligned, so big data are not copied."""
+    import jax
 
-    return tuple(
-        jnp.asarray(d.astype(dtype, copy=False))
-        if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating)
-        else (jnp.asarray(d) if isinstance(d, np.ndarray) else d)
-        for d in data
-    )
+    out = []
+    for d in data:
+        if isinstance(d, np.ndarray):
+            if np.issubdtype(d.dtype, np.floating):
+                d = d.astype(dtype, copy=False)
+            out.append(jax.device_put(aligned_astype(d, d.dtype), may_alias=True))
+        else:
+            out.append(d)
+    return tuple(out)
 
 
 def loss_and_grad_jax(loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple) -> Any:
     """``(loss, {name: gradient})`` of a user's loss by ``jax.value_and_grad``, in float64.
 
-    ``data`` comes from :meth:`JaxBackend.convert`. Eager (no ``jit``): a one-point check
-    would not amortise a compilation.
+    ``data`` comes from :meth:`JaxBackend.convert`. One ``jax.jit`` of the whole
+    ``value_and_grad``, the data passed as arguments: a first call at a new shape compiles one
+    XLA program instead of dispatching (and compiling) each primitive on its own, which is
+    what the user waits for in a one-point check (see ``benchmarks/NOTES.md``). The compiled
+    function is kept per (loss, structure), so a second check of the same loss at the same
+    shapes is one call. A loss that cannot be traced (Python control flow on values) runs
+    eagerly, op by op, as before.
     """
     import jax
     import jax.numpy as jnp
 
     with jax.enable_x64(True):
         order = list(tree)  # JAX hands a dict back with sorted keys: restore the user's order
-        value, grads = jax.value_and_grad(lambda t: loss(to_user({k: t[k] for k in order}), *data))(
-            {k: jnp.asarray(v, jnp.float64) for k, v in tree.items()}
-        )
+        params = {k: jnp.asarray(v, jnp.float64) for k, v in tree.items()}
+        try:
+            fn = _compiled_value_and_grad(loss, to_user, tuple(order))
+            value, grads = fn(params, *data)
+        except jax.errors.JAXTypeError:
+            value, grads = _eager_value_and_grad(loss, to_user, order, params, data)
         return np.asarray(value), {k: np.asarray(g, np.float64) for k, g in grads.items()}
+
+
+_COMPILED: dict[Any, Any] = {}
+_COMPILED_MAX = 16
+
+
+def _compiled_value_and_grad(loss: Any, to_user: Any, order: tuple[str, ...]) -> Any:
+    import jax
+
+    try:
+        key = (loss, to_user, order)
+        hash(key)
+    except TypeError:
+        key = None
+    if key is not None and key in _COMPILED:
+        return _COMPILED[key]
+
+    def value(t: Any, *data: Any) -> Any:
+        return loss(to_user({k: t[k] for k in order}), *data)
+
+    fn = jax.jit(jax.value_and_grad(value))
+    if key is not None:
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[key] = fn
+    return fn
+
+
+def _eager_value_and_grad(loss: Any, to_user: Any, order: list, params: dict, data: tuple) -> Any:
+    import jax
+
+    return jax.value_and_grad(lambda t: loss(to_user({k: t[k] for k in order}), *data))(params)
 
 
 def _to_jax(value: Any, jax: Any) -> Any:
@@ -235,18 +279,5 @@ def _to_jax(value: Any, jax: Any) -> Any:
     if isinstance(value, np.ndarray):
         if np.issubdtype(value.dtype, np.floating):
             value = value.astype(np.float64, copy=False)
-        if value.ctypes.data % _ALIGN or not value.flags.c_contiguous:
-            value = _aligned_copy(value)
-        return jax.device_put(value, may_alias=True)
+        return jax.device_put(aligned_astype(value, value.dtype), may_alias=True)
     return value
-
-
-_ALIGN = 64
-
-
-def _aligned_copy(a: np.ndarray) -> np.ndarray:
-    buf = np.empty(a.nbytes + _ALIGN, dtype=np.uint8)
-    offset = (-buf.ctypes.data) % _ALIGN
-    out = buf[offset : offset + a.nbytes].view(a.dtype).reshape(a.shape)
-    np.copyto(out, a)
-    return out

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
-from ._common import chunk_size, first_nonfinite, installed, report_steps
+from ._common import first_nonfinite, installed, report_steps, shadow_chunk
 from ._problem import Problem, unflatten_with
 
 
@@ -71,8 +71,7 @@ class TorchBackend:
             return loss(unflatten_with(layout, flat), *dt)
 
         batched = torch.func.vmap(torch.func.grad_and_value(value))
-        floats = sum(int(np.prod(np.shape(d))) for d in dt)
-        size = chunk_size(len(weights), layout.size + floats // 64 + 1)
+        size = shadow_chunk(len(weights), layout.size, dt)
         losses, grads = [], []
         for start in range(0, len(weights), size):
             chunk = torch.from_numpy(np.ascontiguousarray(weights[start : start + size]))

@@ -23,7 +23,8 @@ import numpy as np
 
 from .._types import Array, NDArray
 from ..array_api import namespace
-from ..validation import check_tutorial_data
+from ..errors import InputError
+from ..validation import as_float_array, check_tutorial_data
 from ._model import Model
 
 __all__ = [
@@ -41,9 +42,55 @@ __all__ = [
 
 
 def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
-    """Validate ``X`` (n, m) and ``y`` (1, m), and prepend the ones row: returns (n+1, m), (1, m)."""
-    X, y = check_tutorial_data(X, y)
-    return np.vstack([np.ones((1, X.shape[1]), X.dtype), X]), y
+    """Validate ``X`` (n, m) and ``y`` (1, m), and prepend the ones row: returns (n+1, m), (1, m).
+
+    ``X`` keeps its floating dtype (float32 stays float32: no float64 copy of big data; ``y``
+    takes the same dtype), and
+    is read once, in column blocks, into one 64-byte-aligned C-contiguous buffer that JAX can
+    use without another copy; its finiteness is checked block by block on the way.
+    """
+    X = _floating(X)
+    _, y = check_tutorial_data(np.broadcast_to(np.zeros((), np.float64), X.shape), y)
+    y = y.astype(X.dtype, copy=False)  # one dtype: a float64 y would make X @ r mixed-type
+    out = _aligned_empty((X.shape[0] + 1, X.shape[1]), X.dtype)
+    out[0] = 1
+    width = max(1, GRAM_BLOCK_BYTES // (8 * max(1, X.shape[0])))
+    bad, first, kinds = 0, None, {"NaN": False, "Inf": False}
+    for start in range(0, X.shape[1], width):
+        block = out[1:, start : start + width]
+        np.copyto(block, X[:, start : start + width])
+        finite = np.isfinite(block)
+        if not finite.all():
+            bad += int(finite.size - finite.sum())
+            kinds["NaN"] |= bool(np.isnan(block).any())
+            kinds["Inf"] |= bool(np.isinf(block).any())
+            if first is None:
+                i, j = (int(v) for v in np.argwhere(~finite)[0])
+                first = (i, start + j)
+    if bad:  # check_finite's message, found block by block
+        raise InputError(
+            f"X contains {bad} {' and '.join(k for k, v in kinds.items() if v)} value(s), the "
+            f"first at index {first}; remove or impute them before checking gradients."
+        )
+    return out, y
+
+
+def _floating(X: Any) -> NDArray:
+    """``X`` as a NumPy array in its own floating dtype (others go through ``as_float_array``)."""
+    if hasattr(X, "detach"):
+        X = X.detach().cpu().numpy()
+    if isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64):
+        return X
+    return as_float_array(X, "X")
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype: Any, align: int = 64) -> NDArray:
+    """An uninitialised C-contiguous array whose data start on an ``align``-byte boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buf = np.empty(nbytes + align, np.uint8)
+    offset = (-buf.ctypes.data) % align
+    return buf[offset : offset + nbytes].view(dtype).reshape(shape)
 
 
 def init_params(X: NDArray, y: NDArray | None = None) -> NDArray:
@@ -90,29 +137,82 @@ def term_scale(w: NDArray, X: NDArray, y: NDArray) -> NDArray:
 
 NORMAL_EQUATIONS_COND = 1e10
 """Below this condition number of :math:`XX^\top` the optimum solves the normal equations."""
+GRAM_BLOCK_BYTES = 64 * 2**20
+"""Column blocks of ``X`` are converted to float64 this many bytes at a time (never all of X)."""
+
+_GRAM_CACHE: list[tuple[Any, tuple, NDArray]] = []  # one entry: (weakref to X, fingerprint, XXᵀ)
+
+
+def gram(X: NDArray) -> NDArray:
+    r""":math:`G = X X^\top` in float64, summed over column blocks: :math:`G = \sum_b X_b X_b^\top`.
+
+    Each block :math:`X_b` (:data:`GRAM_BLOCK_BYTES` of float64) is converted on its own, so
+    the float64 copy is one block, not all of X; one pass over X. The last result is kept for
+    the same array (same object, same fingerprint of a few columns), so :func:`hessian` and
+    :func:`optimum` of one cross-check pay one pass between them.
+    """
+    key = _fingerprint(X)
+    if _GRAM_CACHE:
+        ref, fp, cached = _GRAM_CACHE[0]
+        if ref() is X and fp == key:
+            return cached
+    rows, m = X.shape
+    width = max(1, GRAM_BLOCK_BYTES // (8 * max(1, rows)))
+    G = np.zeros((rows, rows), np.float64)
+    for start in range(0, m, width):
+        block = np.asarray(X[:, start : start + width], np.float64)
+        G += block @ block.T
+    _GRAM_CACHE[:] = [(_weak(X), key, G)]
+    return G
+
+
+def _fingerprint(X: NDArray) -> tuple:
+    m = X.shape[1]
+    cols = np.unique(np.linspace(0, max(0, m - 1), 16).astype(int)) if m else np.zeros(0, int)
+    return (X.shape, X.dtype.str, float(np.asarray(X[:, cols], np.float64).sum()))
+
+
+def _weak(X: NDArray) -> Any:
+    import weakref
+
+    try:
+        return weakref.ref(X)
+    except TypeError:
+        return lambda: None
+
+
+def _x_times_y(X: NDArray, y: NDArray) -> NDArray:
+    r""":math:`X y^\top` in float64, over the same column blocks as :func:`gram`."""
+    rows, m = X.shape
+    width = max(1, GRAM_BLOCK_BYTES // (8 * max(1, rows)))
+    out = np.zeros((rows, y.shape[0]), np.float64)
+    for start in range(0, m, width):
+        sl = slice(start, start + width)
+        out += np.asarray(X[:, sl], np.float64) @ np.asarray(y[:, sl], np.float64).T
+    return out
 
 
 def optimum(X: NDArray, y: NDArray) -> NDArray:
     r"""The least-squares minimiser :math:`\arg\min_w \|w^\top X - y\|^2`, in float64, (n+1, 1).
 
     By the normal equations :math:`(XX^\top) w = X y^\top` when :math:`\kappa(XX^\top) <`
-    :data:`NORMAL_EQUATIONS_COND` (one pass over X for :math:`XX^\top`, whose relative error is
-    about :math:`\kappa\,\epsilon`: 1e-6 at the worst allowed κ), else by ``lstsq`` (an SVD
-    of the (m, n+1) matrix: exact to :math:`\kappa(X)\,\epsilon`, and the slow path for large m).
+    :data:`NORMAL_EQUATIONS_COND` (:math:`XX^\top` from :func:`gram`: one blocked pass over X,
+    shared with :func:`hessian`; its relative error is about :math:`\kappa\,\epsilon`: 1e-6
+    at the worst allowed κ), else by ``lstsq`` (an SVD of the (m, n+1) matrix in float64:
+    exact to :math:`\kappa(X)\,\epsilon`, and the slow path for large m, with a float64 copy).
     """
-    X64, y64 = X.astype(np.float64, copy=False), y.astype(np.float64, copy=False)
-    gram = X64 @ X64.T
-    eig = np.linalg.eigvalsh(gram)
+    G = gram(X)
+    eig = np.linalg.eigvalsh(G)
     if eig[0] > 0 and eig[-1] / eig[0] < NORMAL_EQUATIONS_COND:
-        return np.linalg.solve(gram, X64 @ y64.T)
+        return np.linalg.solve(G, _x_times_y(X, y))
+    X64, y64 = X.astype(np.float64, copy=False), y.astype(np.float64, copy=False)
     sol, *_ = np.linalg.lstsq(X64.T, y64.T, rcond=None)
     return sol
 
 
 def hessian(X: NDArray, y: NDArray | None = None) -> NDArray:
-    r"""The constant Hessian :math:`H = \frac{2}{m} X X^\top`, in float64."""
-    X = X.astype(np.float64)
-    return (2 / X.shape[1]) * (X @ X.T)
+    r"""The constant Hessian :math:`H = \frac{2}{m} X X^\top`, in float64 (blocked: :func:`gram`)."""
+    return (2 / X.shape[1]) * gram(X)
 
 
 def linear_regression() -> Model:

@@ -26,7 +26,8 @@ import numpy as np
 
 from .. import backends as backend_registry
 from .._types import Backend, NDArray, Tolerance, Trajectory
-from ..backends._common import steps_reported_to
+from ..backends._common import aligned_astype, steps_reported_to
+from ..backends._memory import check_memory
 from ..backends._problem import Problem
 from ..check._grad_output import call_grad
 from ..errors import InputError, InputTypeError
@@ -39,6 +40,7 @@ from ._metrics import gradient_errors, weight_drift
 from ._prepare import user_data
 from ._result import BackendRun, CrossCheckConfig, CrossCheckResult, Finding
 from ._tolerance import drift_tolerances, resolve_override
+from ._tolerance import eigenvalues as _eigenvalues
 
 Progress = Callable[[str, str], None]
 """``progress(stage, backend)`` is called before each stage; the CLI draws a bar from it.
@@ -69,6 +71,7 @@ def crosscheck(
     progress: Progress | None = None,
     standardize: bool = False,
     layout: str | None = None,
+    workers: int | None = None,
 ) -> CrossCheckResult:
     """Cross-check ``model``'s handwritten gradient and update against autodiff, step by step.
 
@@ -88,6 +91,9 @@ def crosscheck(
       standardize: standardise the features first (see :mod:`gdcheck.trajectory._prepare`).
       layout: ``"rows"`` for data laid out (m, n), examples × features, as scikit-learn,
         pandas and CSV files have them, when the model takes another layout.
+      workers: also train data-parallel over this many workers after the usual checks
+        (:func:`gdcheck.distributed.crosscheck_parallel`); its result is ``result.parallel``
+        and its fatal findings join ``result.findings`` as ``parallel`` findings.
 
     Returns:
       A :class:`~gdcheck.CrossCheckResult`; ``.passed`` is False on any gradient or update
@@ -105,8 +111,13 @@ def crosscheck(
     requested = None if backends is None else check_backend_names(backends, backend_registry.NAMES)
     override = resolve_override(tolerance, dtype)
     data, scaling = user_data(model, data, standardize=standardize, layout=layout)
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise InputError(f"workers={workers!r}: pass a whole number of workers ≥ 1, or None.")
     problem = _problem(model, data, dtype, optimizer, lr)
     chosen, notes = backend_registry.resolve(requested)
+    check_memory(problem, steps, sum(b.name != backend_registry.REFERENCE for b in chosen))
     reference_backend = backend_registry.get(backend_registry.REFERENCE)
     report = progress or (lambda stage, name: None)
 
@@ -119,7 +130,7 @@ def crosscheck(
     floor_backend = others[0] if others else reference_backend
     with _stage(report, "rounding floor", floor_backend.name, len(sample_steps(valid))):
         floor = measure_floor(problem, floor_backend, reference.weights[:valid])
-    eigenvalues = _eigenvalues(problem)
+    eigenvalues = _eigenvalues(problem, notes)
     optimum = None if model.optimum is None else problem.flat(model.optimum(*problem.data))
 
     runs: dict[str, BackendRun] = {}
@@ -168,7 +179,48 @@ def crosscheck(
     result.findings.extend(
         Finding("incomplete", name, 0, (), text) for name, text in failed.items()
     )
+    if workers is not None:
+        _attach_parallel(result, model, data, workers, requested)
     return result
+
+
+def _attach_parallel(
+    result: CrossCheckResult,
+    model: Model,
+    data: tuple,
+    workers: int,
+    requested: tuple[str, ...] | None,
+) -> None:
+    """Run :func:`gdcheck.distributed.crosscheck_parallel` and attach it to ``result``."""
+    try:
+        from ..distributed import crosscheck_parallel
+    except ImportError as exc:
+        raise InputError(
+            f"workers={workers}: the data-parallel check needs gdcheck.distributed, which could "
+            f"not be imported ({exc}); run without workers, or install the full gdcheck."
+        ) from exc
+    cfg = result.config
+    parallel_backends = None
+    if requested is not None:
+        parallel_backends = tuple(b for b in requested if b in ("torch", "jax")) or None
+    parallel = crosscheck_parallel(
+        model,
+        *data,
+        workers=workers,
+        lr=cfg.lr,
+        steps=cfg.steps,
+        optimizer=result.problem.optimizer,
+        dtype=cfg.dtype,
+        backends=parallel_backends,
+    )
+    result.parallel = parallel
+    from ..distributed._result import FAILING
+
+    result.findings.extend(
+        Finding("parallel", f.engine, int(f.step), (), f"{f.kind}: {f.message}")
+        for f in parallel.findings
+        if f.kind in FAILING
+    )
 
 
 def _run_backend(
@@ -286,13 +338,17 @@ def _problem(model: Model, data: tuple, dtype: str, optimizer: Any, lr: float) -
             prepared = (prepared,)
     else:
         prepared = tuple(_as_data(d, i) for i, d in enumerate(data))
+    # Floating data in ``dtype``, C-contiguous and 64-byte aligned (JAX then shares the buffer,
+    # torch.from_numpy always does): as prepared when they already are, else one blocked copy.
     prepared = tuple(
-        d.astype(dtype) if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating) else d
+        aligned_astype(d, dtype)
+        if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating)
+        else d
         for d in prepared
     )
     for i, d in enumerate(prepared):
         if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating):
-            check_finite(d, f"data[{i}]")
+            _check_finite_blocked(d, f"data[{i}]")
     try:
         params = model.init(*prepared)
     except Exception as exc:
@@ -303,6 +359,17 @@ def _problem(model: Model, data: tuple, dtype: str, optimizer: Any, lr: float) -
         raise InputError(f"model {model.name!r} at step 0: {structure.message}")
     w0 = layout.flatten(tree).astype(dtype)
     return Problem(model, prepared, layout, dtype, optimizer, lr, w0)  # type: ignore[arg-type]
+
+
+def _check_finite_blocked(a: NDArray, name: str, block_bytes: int = 64 * 2**20) -> None:
+    """:func:`~gdcheck.validation.check_finite`, without a mask of the whole array (big data)."""
+    if a.ndim == 0 or a.size == 0:
+        check_finite(a, name)
+        return
+    rows = max(1, block_bytes // max(1, a.itemsize * (a.size // max(1, a.shape[0]))))
+    for start in range(0, a.shape[0], rows):
+        if not np.isfinite(a[start : start + rows]).all():
+            check_finite(a, name)  # the message, with the count and the first index
 
 
 def _as_data(value: Any, i: int) -> Any:
@@ -319,16 +386,3 @@ def _as_data(value: Any, i: int) -> Any:
 def _n_examples(data: tuple) -> int:
     """N of the tolerance: the number of terms summed, taken as the largest data dimension."""
     return max((d for a in data if isinstance(a, np.ndarray) for d in a.shape), default=1)
-
-
-def _eigenvalues(problem: Problem) -> NDArray | None:
-    if problem.model.hessian is None:
-        return None
-    H = np.asarray(problem.model.hessian(*problem.data), np.float64)
-    p = problem.layout.size
-    if H.shape != (p, p):
-        raise InputError(
-            f"model {problem.model.name!r}: hessian returned shape {H.shape}; it must be "
-            f"({p}, {p}), over the flattened params."
-        )
-    return np.linalg.eigvalsh((H + H.T) / 2)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .._types import NDArray, Tolerance
-from ..errors import InputTypeError
+from ..errors import InputError, InputTypeError
 
 GRAD_SAFETY: dict[str, float] = {"float32": 64.0, "float64": 64.0}
 UPDATE_SAFETY: dict[str, float] = {"float32": 8.0, "float64": 8.0}
@@ -126,3 +126,72 @@ def drift_tolerances(
     for k in range(1, steps):  # e_k ≤ ρ e_{k−1} + δ_{k−1}
         bound[k] = min(rho, 1.0) * bound[k - 1] + delta[k - 1]
     return bound / np.where(w > 0, w, 1.0)  # the normalisation of weight_drift
+
+
+POWER_ITERATION_ABOVE = 2_000
+"""Above this many parameters λmax comes from power iteration, not from the (p, p) Hessian."""
+POWER_ITERATIONS = 30
+POWER_RTOL = 1e-6
+
+
+def eigenvalues(problem: Any, notes: list[str] | None = None) -> NDArray | None:
+    r"""The Hessian's eigenvalues, or for p > :data:`POWER_ITERATION_ABOVE` the pair
+    :math:`(0, \lambda_{\max})`.
+
+    Up to 2,000 parameters: ``eigvalsh`` of the model's ``hessian``. Above: ``hessian`` is not
+    called (a (p, p) matrix and :math:`O(p^3)` work); :math:`\lambda_{\max}` comes from power
+    iteration with :math:`Hv = g(v) - g(0)` — exact for a quadratic, whose gradient is affine —
+    one handwritten gradient per iteration, and λmin is taken as 0 (H is positive
+    semi-definite), so the drift bound assumes no contraction (ρ = 1): looser, never tighter.
+    """
+    if problem.model.hessian is None:
+        return None
+    p = problem.layout.size
+    if p > POWER_ITERATION_ABOVE:
+        top, iterations, residual = _power_lambda_max(problem)
+        if notes is not None:
+            notes.append(
+                f"λmax = {top:.6g} from {iterations} power iterations (Hv = g(v) − g(0), one "
+                f"handwritten gradient each; relative residual {residual:.1e}): p = {p} > "
+                f"{POWER_ITERATION_ABOVE}, so the ({p}, {p}) Hessian is not formed. λmin is "
+                "taken as 0: the drift tolerance assumes no contraction."
+            )
+        return np.array([0.0, top])
+    H = np.asarray(problem.model.hessian(*problem.data), np.float64)
+    if H.shape != (p, p):
+        raise InputError(
+            f"model {problem.model.name!r}: hessian returned shape {H.shape}; it must be "
+            f"({p}, {p}), over the flattened params."
+        )
+    if notes is not None and p > 2:
+        notes.append(f"eigenvalues from the model's ({p}, {p}) Hessian (numpy.linalg.eigvalsh).")
+    return np.linalg.eigvalsh((H + H.T) / 2)
+
+
+def _power_lambda_max(problem: Any) -> tuple[float, int, float]:
+    """(λmax, iterations, relative residual ‖Hv − λv‖/λ) by power iteration on ``model.grad``."""
+
+    def grad_at(flat: NDArray) -> NDArray:
+        g = problem.model.grad(problem.user(flat.astype(problem.dtype)), *problem.data)
+        return problem.flat(g).astype(np.float64)
+
+    p = problem.layout.size
+    g0 = grad_at(np.zeros(p))
+    v = np.random.default_rng(0).standard_normal(p)
+    v /= np.linalg.norm(v)
+    lam, residual, k = 0.0, float("inf"), 0
+    for k in range(1, POWER_ITERATIONS + 1):
+        # H v, with v scaled to O(1) entries so the float32 rounding of g stays relative
+        scale = 1.0 / max(np.abs(v).max(), 1e-300)
+        hv = (grad_at(v * scale) - g0) / scale
+        new = float(v @ hv)
+        residual = float(np.linalg.norm(hv - new * v)) / max(abs(new), 1e-300)
+        norm = float(np.linalg.norm(hv))
+        if norm == 0 or not np.isfinite(norm):
+            break
+        v = hv / norm
+        if k > 1 and abs(new - lam) <= POWER_RTOL * abs(new):
+            lam = new
+            break
+        lam = new
+    return lam, k, residual

@@ -1,0 +1,227 @@
+"""One size of :mod:`run`, in its own process: crosscheck, then the three plain loops.
+
+Called by ``run.py --case N M DTYPE STEPS``; returns one JSON-able dict (see ``run.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def rss_mb() -> float:
+    """Current resident set size (``VmRSS``), MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def data(n: int, m: int, dtype: str, memmap: bool) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """X (n − 1, m) ~ U(0, 1) and y = Xᵀβ + 5 + 0.1 N(0, 1), in ``dtype`` (seeded)."""
+    rng = np.random.default_rng(0)
+    beta = rng.standard_normal(n - 1)
+    path = None
+    if memmap:  # write in blocks, then map read-only: X never wholly in anonymous memory
+        fd, path = tempfile.mkstemp(suffix=".npy", dir="/tmp")
+        os.close(fd)
+        X = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n - 1, m))
+        y = np.empty((1, m), dtype)
+        for s in range(0, m, 50_000):
+            block = rng.random((n - 1, min(50_000, m - s)), dtype=np.float32).astype(dtype)
+            X[:, s : s + block.shape[1]] = block
+            y[0, s : s + block.shape[1]] = beta @ block + 5
+        X.flush()
+        del X
+        X = np.load(path, mmap_mode="r")
+    else:
+        X = rng.random((n - 1, m), dtype=np.float32).astype(dtype, copy=False)
+        y = (beta @ X + 5 + 0.1 * rng.standard_normal(m)).astype(dtype)[None, :]
+    return X, y, path
+
+
+def lambda_max(X: np.ndarray, iterations: int = 30) -> float:
+    r""":math:`\lambda_{\max}` of :math:`(2/m) X_b X_b^\top`, :math:`X_b = [1; X]`, by power
+    iteration on X itself (the ones row applied implicitly: no prepared copy)."""
+    v = np.ones(X.shape[0] + 1)
+    lam = 0.0
+    for _ in range(iterations):
+        r = v[0] + v[1:].astype(X.dtype) @ X  # X_bᵀ v, (m,)
+        hv = (2 / X.shape[1]) * np.concatenate([[r.sum()], X @ r]).astype(np.float64)
+        lam = float(v @ hv / (v @ v))
+        v = hv / np.linalg.norm(hv)
+    return lam
+
+
+def read_ms(X: np.ndarray, repeat: int = 5) -> float:
+    X.sum()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        X.sum()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+def blocked_moments_user_data() -> None:
+    """Replace ``trajectory._prepare.user_data``'s float64 moments of X (a float64 copy and a
+    temporary: 4× a float32 X) by blocked ones, for ``--big-patched`` only: what the big run
+    costs once that file (not this task's) computes them in blocks. Same values to rounding."""
+    from gdcheck.trajectory import _engine, _prepare
+
+    original = _prepare.user_data
+
+    def user_data(model, data, *, standardize=False, layout=None):
+        if (
+            standardize
+            or layout is not None
+            or len(data) < 1
+            or _prepare.model_layout(model) != "columns"
+        ):
+            return original(model, data, standardize=standardize, layout=layout)
+        X = data[0]
+        n, m = X.shape
+        total, squares = np.zeros(n), np.zeros(n)
+        for s in range(0, m, 8192):
+            b = np.asarray(X[:, s : s + 8192], np.float64)
+            total += b.sum(axis=1)
+            squares += (b * b).sum(axis=1)
+        means = total / m
+        scales = np.sqrt(np.maximum(squares / m - means**2, 0.0))
+        constant = tuple(int(i) for i in np.flatnonzero(~(scales > 0)))
+        scales = np.where(scales > 0, scales, 1.0)
+        scaling = _prepare.Scaling(
+            "columns", "columns", False, tuple(means.tolist()), tuple(scales.tolist()), constant
+        )
+        return tuple(data), scaling
+
+    _engine.user_data = user_data
+
+
+def run_case(n: int, m: int, dtype: str, steps: int, memmap: bool = False) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    import gdcheck
+    from gdcheck.models._linear import cost, gradient
+
+    model = gdcheck.models.linear_regression()
+    Xs, ys, _ = data(3, 200, dtype, False)  # warm every library once, at another shape
+    gdcheck.crosscheck(model, Xs, ys, lr=0.1, steps=3, dtype=dtype)
+    base = rss_mb()
+
+    X, y, path = data(n, m, dtype, memmap)
+    x_bytes = X.nbytes
+    t_read = read_ms(X)
+    try:
+        lr = 1.0 / lambda_max(X, 10 if memmap else 30)
+        t0 = time.perf_counter()
+        run = gdcheck.crosscheck(model, X, y, lr=lr, steps=steps, dtype=dtype)
+        wall = time.perf_counter() - t0
+        peak = peak_mb()
+        per_step = {"numpy trajectory": 1e3 * run.reference.seconds / steps}
+        for name, r in run.runs.items():
+            if name != "numpy":
+                per_step[f"{name} trajectory"] = 1e3 * r.trajectory.seconds / steps
+                per_step[f"{name} shadow"] = 1e3 * r.shadow_seconds / (steps + 1)
+        passed, notes = run.passed, list(run.notes)
+        del run
+
+        plain = {"numpy": float("nan"), "jax": float("nan"), "jax_warm": float("nan")}
+        plain["torch"] = float("nan")
+        if (
+            not memmap
+        ):  # the big case: no plain loops (minutes more; the overhead is measured below)
+            Xb, yb = model.prepare(X, y)
+            # twice, the faster of each: a noisy machine only slows the loops
+            runs = [_plain_loops(Xb, yb, lr, steps, dtype, jax, jnp, torch, cost, gradient)]
+            runs.append(_plain_loops(Xb, yb, lr, steps, dtype, jax, jnp, torch, cost, gradient))
+            plain = {k: min(r[k] for r in runs) for k in runs[0]}
+            per_step["numpy plain loop"] = 1e3 * plain["numpy"] / steps
+            per_step["jax plain lax.scan (warm)"] = 1e3 * plain["jax_warm"] / steps
+            per_step["torch plain loop"] = 1e3 * plain["torch"] / steps
+    finally:
+        if path is not None:
+            os.unlink(path)
+    return {
+        "n": n,
+        "m": m,
+        "dtype": dtype,
+        "steps": steps,
+        "lr": lr,
+        "passed": passed,
+        "x_mb": x_bytes / 2**20,
+        "read_ms": t_read,
+        "gb_s": x_bytes / (t_read * 1e-3) / 1e9,
+        "per_step_ms": per_step,
+        "crosscheck_s": wall,
+        "plain_s": plain,
+        "overhead": wall / (plain["numpy"] + plain["jax"] + plain["torch"]),
+        "base_mb": base,
+        "peak_mb": peak,
+        "peak_x": peak * 2**20 / x_bytes,
+        "peak_above_x": (peak - base) * 2**20 / x_bytes,
+        "stages": {k: round(v, 2) for k, v in _stages(per_step, steps).items()},
+        "notes": notes,
+    }
+
+
+def _stages(per_step: dict, steps: int) -> dict:
+    return {k: v * steps / 1e3 for k, v in per_step.items() if "plain" not in k}
+
+
+def _plain_loops(Xb, yb, lr, steps, dtype, jax, jnp, torch, cost, gradient) -> dict:
+    """Seconds of each library's own loop: loss, gradient, update, the losses kept."""
+    out = {}
+    w = np.zeros((Xb.shape[0], 1), dtype)
+    losses = np.empty(steps)
+    t0 = time.perf_counter()
+    for k in range(steps):
+        losses[k] = cost(w, Xb, yb)
+        w = w - lr * gradient(w, Xb, yb)
+    out["numpy"] = time.perf_counter() - t0
+
+    with jax.enable_x64(dtype == "float64"):
+        Xj, yj = jax.device_put(Xb, may_alias=True), jax.device_put(yb, may_alias=True)
+
+        @jax.jit
+        def train(w0, X, y):
+            vg = jax.value_and_grad(lambda w: cost(w, X, y))
+
+            def body(w, _):
+                value, g = vg(w)
+                return w - lr * g, value
+
+            return jax.lax.scan(body, w0, None, length=steps)
+
+        w0 = jnp.zeros((Xb.shape[0], 1), dtype)
+        t0 = time.perf_counter()
+        jax.block_until_ready(train(w0, Xj, yj))
+        out["jax"] = time.perf_counter() - t0  # first call: compilation included, as crosscheck
+        t0 = time.perf_counter()
+        jax.block_until_ready(train(w0, Xj, yj))
+        out["jax_warm"] = time.perf_counter() - t0
+
+    Xt, yt = torch.from_numpy(Xb), torch.from_numpy(yb)
+    wt = torch.zeros((Xb.shape[0], 1), dtype=Xt.dtype, requires_grad=True)
+    opt = torch.optim.SGD([wt], lr=lr)
+    t0 = time.perf_counter()
+    for k in range(steps):
+        opt.zero_grad()
+        value = cost(wt, Xt, yt)
+        losses[k] = value.item()
+        value.backward()
+        opt.step()
+    out["torch"] = time.perf_counter() - t0
+    return out
