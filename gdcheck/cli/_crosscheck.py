@@ -146,6 +146,15 @@ def add_run_options(
         "--no-save", action="store_true", help="print only; write no report (default: write it)"
     )
     p.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        metavar="W",
+        help="also cross-check data-parallel training over W workers (torch DDP over gloo on "
+        "loopback, JAX sharded over W CPU devices) against the single-process run "
+        "(default: off)",
+    )
+    p.add_argument(
         "--force",
         action="store_true",
         help="replace a report of another run in --out (default: a report of the same run is "
@@ -278,6 +287,7 @@ def crosscheck_and_report(
             progress=progress,
             standardize=standardize,
             layout=layout,
+            workers=getattr(args, "workers", None),
         )
     result.notes.extend(notes)
     report = result.to_dict()
@@ -296,6 +306,18 @@ def crosscheck_and_report(
         if not args.quiet:
             print(f"\nReport: {', '.join(str(p) for p in written.values())}")
     return exit_code(result, require_converged=getattr(args, "require_converged", False))
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of workers; pass 2, 3, …"
+        ) from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{value} workers: pass a whole number from 1 to 64")
+    return value
 
 
 def report_directory(out: Path, report: dict[str, Any], *, force: bool) -> tuple[Path, str]:

@@ -169,6 +169,7 @@ def build_report(result: CrossCheckResult) -> dict[str, Any]:
             "original_units": _original_units(result),
         },
         "backends": backends,
+        "parallel": parallel.to_dict() if (parallel := getattr(result, "parallel", None)) else None,
         "series": series,
         "seconds": result.seconds,
     }

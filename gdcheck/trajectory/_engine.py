@@ -214,6 +214,18 @@ def _attach_parallel(
         backends=parallel_backends,
     )
     result.parallel = parallel
+    worst = parallel.worst(parallel.grad_error)
+    spread = parallel.worst(parallel.spread)
+    result.notes.append(
+        f"data-parallel check, W = {parallel.world_size} workers, shards of "
+        f"{', '.join(map(str, parallel.shard_sizes))} examples: "
+        + "; ".join(
+            f"{name} max gradient error {worst.get(name, float('nan')):.3g} against the "
+            f"single-process run, workers' spread {spread.get(name, float('nan')):.3g}"
+            for name in parallel.engines
+        )
+        + f" — {'PASSED' if parallel.passed else 'FAILED'} (report.json: parallel)."
+    )
     from ..distributed._result import FAILING
 
     result.findings.extend(
