@@ -126,8 +126,18 @@ def test_shadow_chunk_stays_a_fraction_of_big_data() -> None:
 
 
 class _FakeParallel:
+    """What the engine reads of a ParallelResult: its findings and its summary figures."""
+
     def __init__(self, findings: list) -> None:
         self.findings = findings
+        self.world_size, self.shard_sizes, self.engines = 2, (250, 250), ("torch_ddp",)
+        self.passed, self.grad_error, self.spread = False, {}, {}
+
+    def worst(self, series: dict) -> dict:
+        return {"torch_ddp": 0.0}
+
+    def to_dict(self) -> dict:
+        return {"world_size": self.world_size, "passed": self.passed}
 
 
 def test_workers_attach_the_parallel_result(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,6 +163,7 @@ def test_workers_attach_the_parallel_result(monkeypatch: pytest.MonkeyPatch) -> 
     parallel = [f for f in run.findings if f.kind == "parallel"]
     assert len(parallel) == 1 and parallel[0].step == 3 and "stale" in parallel[0].message
     assert not run.passed
+    assert any(n.startswith("data-parallel check, W = 2 workers") for n in run.notes)
 
 
 def test_workers_without_the_distributed_module(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -68,7 +68,7 @@ BAD_ARGS = [
     ("mlp", {"seed": 1.5}, r"mlp\(seed=\.\.\.\) must be an integer"),
 ]
 LAYOUTS = {
-    "ridge": "features x examples",
+    "ridge": "columns (features × examples), a ones row prepended",
     "logistic": "rows",
     "softmax": "rows",
     "mlp": "rows",

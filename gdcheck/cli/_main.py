@@ -155,6 +155,16 @@ def _signals_raise(stopping: threading.Event) -> Iterator[None]:
         ).start()
         raise exception
 
+    # A signal that lands inside a callback Python runs for itself (JAX's garbage-collection
+    # callback, say) raises there, and Python only prints "Exception ignored in …" with a
+    # traceback: keep that quiet; the forced exit above still ends the run with one line.
+    quiet_unraisable = sys.unraisablehook
+
+    def unraisable(info: Any) -> None:
+        if not isinstance(info.exc_value, (KeyboardInterrupt, Terminated)):
+            quiet_unraisable(info)
+
+    sys.unraisablehook = unraisable
     previous = {}
     for signum in STOPPED:
         if signal.getsignal(signum) is not signal.SIG_IGN:
@@ -164,6 +174,7 @@ def _signals_raise(stopping: threading.Event) -> Iterator[None]:
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
+        sys.unraisablehook = quiet_unraisable
 
 
 def _force_exit(stopping: threading.Event, code: int, what: str) -> None:
