@@ -109,3 +109,16 @@ def aligned_astype(a: NDArray, dtype: object, block_bytes: int = 64 * 2**20) -> 
     for start in range(0, a.shape[0], rows):
         np.copyto(out[start : start + rows], a[start : start + rows], casting="unsafe")
     return out
+
+
+def read_only(data: tuple) -> tuple:
+    """Views of the data that the user's code cannot write to: the backends and the witness
+    thread share these buffers, so a grad that modified its data in place would corrupt the
+    check."""
+    views = []
+    for a in data:
+        if isinstance(a, np.ndarray):
+            a = a.view()
+            a.flags.writeable = False
+        views.append(a)
+    return tuple(views)

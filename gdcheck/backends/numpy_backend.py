@@ -9,7 +9,7 @@ import numpy as np
 
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
 from ..errors import InputError
-from ._common import first_nonfinite, report_steps
+from ._common import first_nonfinite, read_only, report_steps
 from ._problem import Problem
 
 
@@ -99,17 +99,6 @@ class NumpyBackend:
                 )
                 out[k] = problem.flat(params)
         return out
-
-
-def read_only(data: tuple) -> tuple:
-    """Views of the data that the user's code cannot write to (the backends share the buffers)."""
-    views = []
-    for a in data:
-        if isinstance(a, np.ndarray):
-            a = a.view()
-            a.flags.writeable = False
-        views.append(a)
-    return tuple(views)
 
 
 def _call(fn: Any, what: str, step: int, *args: Any) -> Any:

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 
 from .._types import NDArray
+from ..backends._common import read_only
 from ..errors import InputError
 from ..params import ParamLayout
 from ._diagnosis import Diagnosis
-from ._point import read_only
 
 
 def call_grad(

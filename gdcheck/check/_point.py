@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .._types import NDArray
+from ..backends._common import read_only
 from ..errors import InputError
 from ..params import ParamLayout
 from ._diagnosis import Diagnosis, diagnose
@@ -61,18 +62,6 @@ class PointCheck:
     autodiff: dict[str, NDArray] = field(default_factory=dict)
     atol: dict[str, float] = field(default_factory=dict)
     floor_measured: bool = True
-
-
-def read_only(data: tuple) -> tuple:
-    """Views of the data that cannot be written: the backends and the witness thread share
-    these buffers, so a grad that modified its data in place would corrupt the check."""
-    views = []
-    for a in data:
-        if isinstance(a, np.ndarray):
-            a = a.view()
-            a.flags.writeable = False
-        views.append(a)
-    return tuple(views)
 
 
 class PointChecker(WitnessRunner):
