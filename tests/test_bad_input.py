@@ -137,7 +137,10 @@ CLI_CASES = [
     (["demo", "--steps", "-3"], "steps must be >= 0, got -3"),
     (["demo", "--backends", "numpy,tensorflow"], "unknown backend 'tensorflow'"),
     (["demo", "--dtype", "float16"], "invalid choice: 'float16'"),
-    (["demo", "--lr", "abc"], "'abc' is not a learning rate; pass a number > 0 such as 0.01, or auto"),
+    (
+        ["demo", "--lr", "abc"],
+        "'abc' is not a learning rate; pass a number > 0 such as 0.01, or auto",
+    ),
     (["run", "--data", "/nonexistent.csv", "--target", "y"], "does not exist"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ]
