@@ -429,3 +429,12 @@ def test_timings_go_to_timings_json_and_come_back_on_load(small_report, tmp_path
     for name, b in small_report["backends"].items():
         assert loaded["backends"][name]["shadow"]["seconds"] == b["shadow"]["seconds"]
     assert small_report["created"] not in (tmp_path / "report.html").read_text()
+
+
+def test_explain_html_to_a_fifo_is_refused_not_a_hang(tmp_path, capsys):
+    fifo = tmp_path / "page.html"
+    os.mkfifo(fifo)
+    assert main(["explain", "--html", str(fifo), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a regular file (a pipe, a device or a socket)" in err
+    assert "Traceback" not in err

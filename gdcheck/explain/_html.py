@@ -101,6 +101,11 @@ def html_target(path: Path) -> Path:
         raise InputError(
             f"cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist."
         )
+    if path.exists() and not path.is_file():  # a FIFO would block the write forever
+        raise InputError(
+            f"{str(path)!r} is not a regular file (a pipe, a device or a socket); gdcheck "
+            "explain writes the page to a file: choose another path: gdcheck explain --html PATH."
+        )
     if path.exists() and EXPLAIN_MARKER.encode() not in path.read_bytes()[:4096]:
         raise InputError(
             f"{str(path)!r} exists and was not written by gdcheck explain; refusing to "
