@@ -438,3 +438,27 @@ def test_explain_html_to_a_fifo_is_refused_not_a_hang(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "is not a regular file (a pipe, a device or a socket)" in err
     assert "Traceback" not in err
+
+
+def test_markup_in_a_csv_header_does_not_reach_report_md_raw(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rows = "\n".join(f"{i / 50:.3f},{3 * i / 50 + 5:.3f}" for i in range(50))
+    (tmp_path / "evil.csv").write_text("<img src=x onerror=alert(1)>,[y](http://e)\n" + rows + "\n")
+    code = main(
+        [
+            "run",
+            "--data",
+            "evil.csv",
+            "--target",
+            "[y](http://e)",
+            "--steps",
+            "5",
+            "--out",
+            "R",
+            "-q",
+        ]
+    )
+    assert code in (0, 3), capsys.readouterr().err
+    md = (tmp_path / "R" / "report.md").read_text()
+    assert "<img" not in md and "&lt;img src=x onerror=alert(1)&gt;" in md
+    assert "[y](http://e)" not in md and "\\[y\\](http://e)" in md

@@ -7,11 +7,21 @@ from typing import Any
 from .tables import weight_rows, weights_title
 from .text import analysis_lines, backend_rows, config_summary, convergence_text, fmt, method_rows
 
+_MARKUP = str.maketrans(
+    {c: "\\" + c for c in "\\`*_[]|~"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+)
+
+
+def md(text: Any) -> str:
+    """Text from the report (model, parameter and feature names, notes, messages — some of
+    it the user's) with Markdown and HTML markup escaped, so it reads as written and a CSV
+    header such as ``<b>x</b>`` or ``[link](…)`` cannot inject markup."""
+    return str(text).translate(_MARKUP).replace("\n", " ")
+
 
 def md_table(header: list[str], rows: list[list[str]]) -> str:
-    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-    lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(esc, r)) + " |" for r in rows]
+    lines = ["| " + " | ".join(map(md, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(md, r)) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -20,14 +30,14 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
     c = report["config"]
     v = report["verdict"]
     out = [
-        f"# gdcheck report — {c['model']}",
+        f"# gdcheck report — {md(c['model'])}",
         "",
-        f"**{v['text']}**",
+        f"**{md(v['text'])}**",
         "",
-        *([f"**{convergence_text(report)}**", ""] if convergence_text(report) else []),
+        *([f"**{md(convergence_text(report))}**", ""] if convergence_text(report) else []),
         f"lr = {c['lr']:g}, steps = {c['steps']:,}, dtype = {c['dtype']}, "
-        f"{config_summary(c)}, "
-        f"backends: {', '.join(c['backends'])}.",
+        f"{md(config_summary(c))}, "
+        f"backends: {md(', '.join(c['backends']))}.",
         "",
         "## Backends",
         "",
@@ -42,7 +52,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
     if findings:
         out += ["## Findings", ""]
         out += [
-            f"- **{f['kind']}** ({f['backend']}, step {f['step']}): {f['message']}"
+            f"- **{md(f['kind'])}** ({md(f['backend'])}, step {f['step']}): {md(f['message'])}"
             for f in findings
         ]
         out.append("")
@@ -57,7 +67,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
     ]
     lines = analysis_lines(report)
     if lines:
-        out += ["## Analysis", "", *[f"- {line}" for line in lines], ""]
+        out += ["## Analysis", "", *[f"- {md(line)}" for line in lines], ""]
     out += ["## How each backend computed", "", md_table(*method_rows(report)), ""]
     out += [
         "## Drift (independent trajectories)",
@@ -79,7 +89,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
     ]
     if plots:
         out += ["## Plots", ""]
-        out += [f"![{title}]({name})" for title, name in plots.items()]
+        out += [f"![{md(title)}]({name})" for title, name in plots.items()]
         out.append("")
     env = report["environment"]
     out += [
@@ -89,7 +99,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
         "",
     ]
     if report.get("notes"):
-        out += ["## Notes", "", *[f"- {n}" for n in report["notes"]], ""]
+        out += ["## Notes", "", *[f"- {md(n)}" for n in report["notes"]], ""]
     s = report["series"]
     out += [
         f"Per-step series in report.json: {len(s['steps'])} points"
