@@ -22,8 +22,10 @@ The kinds (DESIGN.md's vocabulary), tried in this order:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -119,26 +121,21 @@ def _hint(name: str | None) -> str:
     return ""
 
 
+def _quiet(fn: Any) -> Any:
+    """Run ``fn`` with NumPy's floating-point warnings off: the fits divide and multiply numbers
+    that may be huge or zero (a diverging run), and their overflow is part of the diagnosis,
+    not a warning for the user."""
+
+    @functools.wraps(fn)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return quiet
+
+
+@_quiet
 def diagnose(
-    layout: ParamLayout,
-    g: NDArray,
-    r: NDArray,
-    tol: NDArray,
-    data_dims: Iterable[int] = (),
-    params: NDArray | None = None,
-    data: tuple = (),
-    ref: str = "autodiff's",
-) -> Diagnosis | None:
-    """Diagnose flat gradients ``g`` (yours) and ``r`` (the reference); see :func:`_diagnose`.
-
-    The fits divide and multiply numbers that may be huge or zero (a diverging run): their
-    overflow is part of the diagnosis, not a warning for the user.
-    """
-    with np.errstate(all="ignore"):
-        return _diagnose(layout, g, r, tol, data_dims, params, data, ref)
-
-
-def _diagnose(
     layout: ParamLayout,
     g: NDArray,
     r: NDArray,
