@@ -18,7 +18,7 @@ from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
-from ..errors import GdcheckError
+from ..errors import InputError
 
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = (
@@ -70,8 +70,8 @@ HARNESS = (
 """An iframe sets the page's viewport to any width: Chromium's window is at least 500 px wide."""
 
 
-class BrowserError(GdcheckError, RuntimeError):
-    """Chromium is missing or failed."""
+class BrowserError(InputError):
+    """Chromium is missing or failed: a usage error (the screenshot was asked for), exit 2."""
 
 
 def find_chromium() -> str | None:
