@@ -221,3 +221,50 @@ def test_a_divergence_names_where_each_backend_went_non_finite():
     for name in ("jax", "torch"):
         assert f"{name} at step" in diverged.message
     assert "first)." in diverged.message
+
+
+# -- bad models a user writes -------------------------------------------------------------
+def _logistic_parts():
+    def grad(p, X, y):
+        z = X @ p["w"] + p["b"]
+        d = (1 / (1 + np.exp(-z)) - y) / len(y)
+        return {"w": X.T @ d, "b": d.sum()}
+
+    def init(X, y):
+        return {"w": np.zeros(X.shape[1]), "b": np.zeros(())}
+
+    return grad, init
+
+
+def test_a_numpy_loss_is_one_line_with_the_namespace_hint_not_a_traceback():
+    grad, init = _logistic_parts()
+
+    def numpy_loss(p, X, y):  # np.* instead of the namespace: fine in NumPy, not under JAX
+        z = X @ p["w"] + p["b"]
+        return np.mean(np.logaddexp(0, z) - y * z)
+
+    model = gdcheck.Model("np_loss", numpy_loss, grad, init)
+    with pytest.raises(gdcheck.InputError) as err:
+        gdcheck.crosscheck(model, *gdcheck.data.synthetic("logistic_regression"), steps=5)
+    text = str(err.value)
+    assert "model 'np_loss': the loss failed under jax" in text
+    assert "xp = gdcheck.namespace(params)" in text
+
+
+def test_a_gradient_that_changes_shape_mid_run_is_named_as_the_grads_fault():
+    grad, init = _logistic_parts()
+
+    def reshaping(p, X, y):
+        g = grad(p, X, y)
+        if p["w"].any():  # right at w = 0, flattened into a row afterwards
+            g["w"] = g["w"].reshape(1, -1)
+        return g
+
+    loss = gdcheck.models.logistic_regression().loss
+    model = gdcheck.Model("reshaping", loss, reshaping, init)
+    with pytest.raises(
+        gdcheck.InputError, match=r"your grad returned w of shape \(1, 2\) at step 1"
+    ):
+        gdcheck.crosscheck(
+            model, *gdcheck.data.synthetic("logistic_regression"), steps=5, backends="numpy"
+        )

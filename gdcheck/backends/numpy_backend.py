@@ -71,6 +71,7 @@ class NumpyBackend:
                 weights[k] = problem.flat(params)
                 losses[k] = _scalar(model.loss(params, *data))
                 g = _call(model.grad, "grad", k, params, *data)
+                _check_shapes(problem, g, k)
                 grads[k] = problem.flat(g)
                 report_steps(k + 1)
                 if not (np.isfinite(losses[k]) and np.isfinite(grads[k]).all()):
@@ -99,6 +100,20 @@ class NumpyBackend:
                 )
                 out[k] = problem.flat(params)
         return out
+
+
+def _check_shapes(problem: Problem, grads: Any, step: int) -> None:
+    """The gradient keeps the params' structure at every step, not only at step 0."""
+    layout = problem.layout
+    tree = grads if layout.is_dict else {layout.names[0]: grads}
+    for name, shape in zip(layout.names, layout.shapes, strict=True):
+        got = np.shape(tree[name]) if isinstance(tree, dict) and name in tree else None
+        if got != shape:
+            raise InputError(
+                f"your grad returned {name} of shape {got} at step {step}, but {name} has "
+                f"shape {shape}: return the gradient in the params' own shapes (it did at "
+                "step 0 — does a branch reshape or flatten it?)."
+            )
 
 
 def _call(fn: Any, what: str, step: int, *args: Any) -> Any:

@@ -129,7 +129,12 @@ def crosscheck(
     others = [b for b in chosen if b.name != backend_registry.REFERENCE]
     floor_backend = others[0] if others else reference_backend
     with _stage(report, "rounding floor", floor_backend.name, len(sample_steps(valid))):
-        floor = measure_floor(problem, floor_backend, reference.weights[:valid])
+        try:
+            floor = measure_floor(problem, floor_backend, reference.weights[:valid])
+        except InputError:
+            raise
+        except Exception as exc:  # the first time autodiff meets the user's loss
+            raise InputError(_loss_failed(model, floor_backend.name, exc)) from None
     eigenvalues = _eigenvalues(problem, notes)
     optimum = None if model.optimum is None else problem.flat(model.optimum(*problem.data))
 
@@ -312,6 +317,17 @@ def _run_backend(
         drift_tolerance=drift_eff,
         update_ratio=update_ratio,
         update_predicted=predicted,
+    )
+
+
+def _loss_failed(model: Model, backend: str, exc: Exception) -> str:
+    """One line: the loss failed under a backend, what it said, and the rewrite that fixes it."""
+    from ..check._point import NAMESPACE_HINT
+
+    first = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else ""
+    return (
+        f"model {model.name!r}: the loss failed under {backend} ({type(exc).__name__}: "
+        f"{first[:300]}). Hint: {NAMESPACE_HINT}."
     )
 
 
