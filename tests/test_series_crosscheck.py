@@ -268,3 +268,10 @@ def test_a_gradient_that_changes_shape_mid_run_is_named_as_the_grads_fault():
         gdcheck.crosscheck(
             model, *gdcheck.data.synthetic("logistic_regression"), steps=5, backends="numpy"
         )
+
+
+def test_an_optimizer_named_by_a_string_says_which_call_was_meant():
+    X, y = gdcheck.data.tutorial(seed=0)
+    with pytest.raises(TypeError) as err:  # gdcheck.errors.InputTypeError
+        gdcheck.crosscheck(gdcheck.models.linear_regression(), X, y, steps=2, optimizer="adam")
+    assert "Did you mean gdcheck.optim.adam()?" in str(err.value)

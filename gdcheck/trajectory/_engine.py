@@ -348,9 +348,11 @@ def _optimizer(optimizer: Any) -> Any:
     if optimizer is None:
         return optim.sgd()
     if not isinstance(optimizer, optim.Optimizer):
+        named = isinstance(optimizer, str) and hasattr(optim, optimizer.strip().lower())
         raise InputTypeError(
             "optimizer must come from gdcheck.optim (sgd(), momentum(beta), adam(b1, b2, eps), "
             f"adamw(b1, b2, eps, weight_decay)); got {optimizer!r}."
+            + (f" Did you mean gdcheck.optim.{optimizer.strip().lower()}()?" if named else "")
         )
     return optimizer
 
