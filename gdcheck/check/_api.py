@@ -38,6 +38,7 @@ from ..validation import check_dtype, check_finite
 from ._diagnosis import Diagnosis
 from ._grad_output import call_grad
 from ._point import PointCheck, PointChecker
+from ._report import render_check
 from ._taylor import TaylorTest, taylor_test
 from ._witness_run import WitnessCheck
 
@@ -102,8 +103,6 @@ class GradientCheck:
         return self.abs_error
 
     def __str__(self) -> str:
-        from ._report import render_check
-
         return render_check(self)
 
     def _repr_html_(self) -> str:

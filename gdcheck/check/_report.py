@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from ..params import entry_label
 
-if TYPE_CHECKING:
-    from ._api import GradientCheck
-
 MAX_ROWS = 8
 
 
-def render_check(res: GradientCheck) -> str:
+def render_check(res: Any) -> str:  # a gdcheck.GradientCheck (no import: _api imports this module)
     layout = res.layout
     status = "PASSED" if res.passed else "FAILED"
     lines = [

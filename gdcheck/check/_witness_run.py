@@ -15,15 +15,12 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .._types import NDArray
 from ._witnesses import WitnessResult, central_differences, complex_step, directions
-
-if TYPE_CHECKING:
-    from ._point import PointCheck
 
 WITNESS_DIRECTIONS = 2
 """Random directions for central differences when the complex step cannot run."""
@@ -121,7 +118,7 @@ class WitnessRunner:
         return dirs, [cs, fd]
 
     def witness(
-        self, point: PointCheck, estimates: tuple[NDArray, list[WitnessResult]]
+        self, point: Any, estimates: tuple[NDArray, list[WitnessResult]]
     ) -> list[WitnessCheck]:
         """Compare yours and each autodiff gradient with the witnesses' derivatives."""
         dirs, results = estimates

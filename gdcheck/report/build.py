@@ -8,15 +8,12 @@ import platform
 import sys
 import warnings
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .. import __version__
 from .schema import SCHEMA_VERSION
-
-if TYPE_CHECKING:
-    from ..trajectory._result import CrossCheckResult
 
 MAX_POINTS = 1000
 """Per-step series longer than this are stored in buckets of ``stride`` steps: errors and
@@ -67,7 +64,7 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def build_report(result: CrossCheckResult) -> dict[str, Any]:
+def build_report(result: Any) -> dict[str, Any]:
     cfg = result.config
     ref = result.reference
     n = len(ref.losses)
@@ -189,7 +186,7 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _original_units(result: CrossCheckResult) -> dict[str, Any] | None:
+def _original_units(result: Any) -> dict[str, Any] | None:
     """Final weights mapped back to the raw features (standardised linear models only)."""
     out = {name: result.weights_in_original_units(name) for name in result.runs}
     kept = {n: nums(w) for n, w in out.items() if w is not None}
@@ -204,7 +201,7 @@ advice to standardise."""
 KAPPA_ADVICE = 1e3
 
 
-def conditioning_text(result: CrossCheckResult) -> str | None:
+def conditioning_text(result: Any) -> str | None:
     """κ(H), the feature scales, and — when the scales make the bound tiny — the fix."""
     kappa = result.condition_number
     scaling = result.scaling
@@ -242,7 +239,7 @@ def _headline(findings: list[Any]) -> list[str]:
     return lines
 
 
-def verdict_text(result: CrossCheckResult) -> str:
+def verdict_text(result: Any) -> str:
     cfg = result.config
     fatal = [f for f in result.findings if f.fatal]
     if fatal:

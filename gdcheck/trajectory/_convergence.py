@@ -29,16 +29,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .._types import NDArray
 from ..errors import InputError
 from ..report.text import apart
-
-if TYPE_CHECKING:
-    from ._result import CrossCheckResult
 
 TOLERANCE = {"float64": 1e-6, "float32": 1e-4}
 """Relative distance (or gradient-norm decrease) at which a run counts as converged, by dtype:
@@ -124,7 +121,7 @@ def lr_from_data(
     return lr, why
 
 
-def _distances(result: CrossCheckResult) -> tuple[NDArray, str]:
+def _distances(result: Any) -> tuple[NDArray, str]:
     ref = result.reference
     W = np.asarray(ref.weights, np.float64)
     if result.optimum is not None:
@@ -153,7 +150,7 @@ def _measured_rho(d: NDArray) -> float | None:
     return float((b / a) ** (1.0 / j))
 
 
-def convergence(result: CrossCheckResult) -> Convergence:
+def convergence(result: Any) -> Convergence:
     """The convergence verdict of ``result``'s reference run (see the module docstring)."""
     cfg = result.config
     tol = TOLERANCE.get(cfg.dtype, 1e-6)
@@ -215,7 +212,7 @@ def convergence(result: CrossCheckResult) -> Convergence:
     )  # fmt: skip
 
 
-def _bound_advice(result: CrossCheckResult) -> str:
+def _bound_advice(result: Any) -> str:
     if result.eigenvalues is None or result.lr_bound is None:
         return ""
     lr, _, _ = best_lr(result.eigenvalues)

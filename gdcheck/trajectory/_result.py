@@ -11,6 +11,7 @@ import numpy as np
 from .._types import BackendInfo, NDArray, Tolerance, Trajectory
 from ..check._diagnosis import Diagnosis
 from ..params import ParamLayout
+from ._convergence import best_lr, convergence
 from ._metrics import GradientErrors
 
 
@@ -128,8 +129,6 @@ class CrossCheckResult:
     def convergence(self) -> Any:
         """The convergence verdict (:class:`~gdcheck.trajectory._convergence.Convergence`):
         ``.converged``, ``.distance``, ``.rho``, ``.steps_needed``, ``.text``."""
-        from ._convergence import convergence
-
         return convergence(self)
 
     @property
@@ -145,7 +144,6 @@ class CrossCheckResult:
     def best_lr(self) -> float | None:
         r"""The best fixed step :math:`2/(\lambda_{\min}+\lambda_{\max})` on a quadratic cost."""
         from ..errors import InputError
-        from ._convergence import best_lr
 
         if self.eigenvalues is None:
             return None
