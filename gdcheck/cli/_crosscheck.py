@@ -304,7 +304,7 @@ def crosscheck_and_report(
         if why:
             print(why, file=sys.stderr)
         if not args.quiet:
-            print(f"\nReport: {', '.join(str(p) for p in written.values())}")
+            print("\n" + report_line(written))
     return exit_code(result, require_converged=getattr(args, "require_converged", False))
 
 
@@ -354,6 +354,16 @@ def report_directory(out: Path, report: dict[str, Any], *, force: bool) -> tuple
 def _config_words(config: dict[str, Any]) -> str:
     keys = ("model", "lr", "steps", "dtype", "optimizer")
     return ", ".join(f"{k} {config[k]}" for k in keys if k in config) or "unreadable"
+
+
+def report_line(written: dict[str, Path]) -> str:
+    """``Report: OUT/report.html (also report.md, report.json, …, in OUT)``: the page to open
+    first, then the other files by name."""
+    html = written.get("html")
+    if html is None:
+        return f"Report: {', '.join(str(p) for p in written.values())}"
+    others = [p.name for k, p in written.items() if k != "html"]
+    return f"Report: {html} (also {', '.join(others)}, in {html.parent})"
 
 
 def exit_code(result: Any, *, require_converged: bool = False) -> int:
