@@ -270,11 +270,10 @@ _EXPLAIN_IMPORTS = {
     "_vjp": set(),
     "_mapping": {"_source", "_vjp"},
     "_backward": {"_blocks", "_source", "_vjp", "_mapping"},
-    # the figures' sections draw through _svg
-    "_svg": set(),
-    "_reverse": {"_blocks", "_svg"},
-    "_sharpness": {"_blocks", "_svg"},
-    "_taylor_picture": {"_blocks", "_svg"},
+    # the figures' sections draw through gdcheck.report.chart (shared with the report)
+    "_reverse": {"_blocks"},
+    "_sharpness": {"_blocks"},
+    "_taylor_picture": {"_blocks"},
     "_model_lesson": {
         "_blocks",
         "_notebook",

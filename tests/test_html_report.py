@@ -99,8 +99,10 @@ def test_sections_are_present_and_the_verdict_comes_first(report):
 def test_one_svg_per_plot_each_with_drawn_marks(report):
     html = render_html(report)
     svgs = _figure_svgs(html)
-    assert sorted(svgs) == sorted(PLOTS)
-    assert html.count("<svg") == len(PLOTS)
+    assert sorted(svgs) == sorted([*PLOTS, "taylor"])  # the per-step plots, then the Taylor test
+    assert html.count("<svg") == len(PLOTS) + 1
+    taylor = svgs.pop("taylor")
+    assert 'data-name="your gradient"' in taylor and 'data-name="slope 2 (right)"' in taylor
     expected = {"gradient-error": {"jax", "torch"}, "drift": {"jax", "torch"}}
     expected["loss"] = {"numpy", "jax", "torch"}
     for key, svg in svgs.items():
@@ -221,7 +223,8 @@ def test_a_diverged_run_still_draws(tmp_path):
     assert report["verdict"]["passed"] is False
     assert None in report["series"]["numpy"]["loss"]
     html = render_html(report)
-    assert list(_figure_svgs(html)) == ["loss"], "with the reference alone only the loss is drawn"
+    drawn = list(_figure_svgs(html))
+    assert drawn == ["loss", "taylor"], "with the reference alone only the loss is drawn per step"
     assert re.search(r'<path class="series" data-series="numpy" d="M[\d.]+ [\d.]+L', html)
 
 
@@ -259,7 +262,7 @@ def test_result_displays_itself_in_jupyter(passing):
     fragment = passing._repr_html_()
     assert fragment.startswith("<style>") and '<div class="gdr">' in fragment
     assert "<html" not in fragment and "<body" not in fragment
-    assert fragment.count("<svg") == len(PLOTS)
+    assert fragment.count("<svg") == len(PLOTS) + 1  # and the Taylor test
     assert re.search(r"<style>[^<]*\.gdr\{", fragment)
     report = passing.to_dict()
     assert report["verdict"]["text"][len("PASS") :] in fragment

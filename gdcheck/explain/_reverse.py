@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from ..report.chart import line_chart
 from ._blocks import Block, Figure, Section, Table, Text
-from ._svg import line_chart
 
 __all__ = ["CHUNK", "ROWS", "SIZES", "measure", "reverse_mode_section"]
 

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from ..models import Model
+from ..report.chart import line_chart
 from ._blocks import Block, Figure, Section, Table, Text
-from ._svg import line_chart
 
 __all__ = ["FACTORS", "ITERATIONS", "diverges", "sharpness_along", "sharpness_section"]
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..models import Model
+from ..report.chart import line_chart
 from ._blocks import Figure, Section, Table, Text
-from ._svg import line_chart
 
 __all__ = ["WRONG_FACTOR", "taylor_section"]
 

@@ -164,6 +164,7 @@ def build_report(result: Any) -> dict[str, Any]:
             "least_squares": None if result.optimum is None else nums(result.optimum),
             "scaling": None if result.scaling is None else result.scaling.to_dict(),
             "original_units": _original_units(result),
+            "taylor": taylor_dict(getattr(result, "taylor", None)),
         },
         "backends": backends,
         "parallel": parallel.to_dict() if (parallel := getattr(result, "parallel", None)) else None,
@@ -184,6 +185,22 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def taylor_dict(test: Any) -> dict[str, Any] | None:
+    """The starting point's Taylor test (steps, remainders, order, note), or why it did not run."""
+    if test is None:
+        return None
+    if isinstance(test, str):
+        return {"order": None, "looks_right": None, "note": test, "hs": [], "remainders": []}
+    return {
+        "order": test.order,
+        "looks_right": test.looks_right,
+        "note": test.note,
+        "hs": nums(test.hs),
+        "remainders": nums(test.remainders),
+        "usable": None if test.usable is None else list(test.usable),
+    }
 
 
 def _original_units(result: Any) -> dict[str, Any] | None:

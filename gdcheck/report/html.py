@@ -14,6 +14,7 @@ from typing import Any
 from .plots import report_plots
 from .svg import MARKER, render_svg
 from .tables import cost_rows, drift_rows, version_rows, weight_rows, weights_title
+from .taylor_figure import taylor_figure
 from .text import (
     analysis_lines,
     backend_rows,
@@ -200,7 +201,8 @@ def render_fragment(report: dict[str, Any]) -> str:
     lines = analysis_lines(report) if report.get("analysis") else []
     if lines:
         items = "".join(f"<li>{escape(line)}</li>" for line in lines)
-        parts.append(_section("analysis", "Analysis", f"<ul>{items}</ul>"))
+        figure = taylor_figure((report.get("analysis") or {}).get("taylor"))
+        parts.append(_section("analysis", "Analysis", f"<ul>{items}</ul>", figure))
     parts.append(_section("drift", "Drift (independent trajectories)", _table(*drift_rows(report))))
     parts.append(
         _section(

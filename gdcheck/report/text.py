@@ -147,7 +147,19 @@ def analysis_lines(report: dict[str, Any], *, terminal: bool = False) -> list[st
         lines.append(f"Closed-form optimum w*{units}: {vec(a['least_squares'])}")
     for name, w in (a.get("original_units") or {}).items():
         lines.append(f"In original units, {name}: {vec(w)}")
+    if a.get("taylor"):
+        lines.append(taylor_line(a["taylor"]))
     return lines
+
+
+def taylor_line(t: dict[str, Any]) -> str:
+    """The starting point's Taylor test as a sentence: the order, and what it means."""
+    order = "no order" if t.get("order") is None else f"order {t['order']:.2f}"
+    return (
+        f"Taylor test of the handwritten gradient at w₀ (tolerance-free: R(h) = |C(w₀+hv) − "
+        f"C(w₀) − h·g·v| falls 4× per halving of h when g is right, 2× when wrong): {order} — "
+        f"{t.get('note', '')}"
+    )
 
 
 def _bounds(a: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from ..check._diagnosis import Diagnosis
 from ..params import ParamLayout
 from ._convergence import best_lr, convergence
 from ._metrics import GradientErrors
+from ._taylor_start import taylor_at_start
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,16 @@ class CrossCheckResult:
         """The convergence verdict (:class:`~gdcheck.trajectory._convergence.Convergence`):
         ``.converged``, ``.distance``, ``.rho``, ``.steps_needed``, ``.text``."""
         return convergence(self)
+
+    @property
+    def taylor(self) -> Any:
+        """The handwritten gradient's Taylor test at ``w_0`` (a
+        :class:`~gdcheck.check._taylor.TaylorTest`: order ≈ 2 right, ≈ 1 wrong), or a sentence
+        saying why it was not run. Computed on first use (the report asks for it), then kept."""
+        cached = self.__dict__.get("_taylor")
+        if cached is None and self.problem is not None:
+            cached = self.__dict__["_taylor"] = taylor_at_start(self.problem)
+        return cached
 
     @property
     def condition_number(self) -> float | None:

@@ -1,4 +1,5 @@
-r"""Small inline SVG line charts for the lesson's figures (no plotting library, no network).
+r"""Small inline SVG line charts (no plotting library, no network): the lesson's figures and the
+report's Taylor-test picture.
 
 A chart maps :math:`(x, y)` to the plot box linearly, or in :math:`\log_{10}` on an axis marked
 ``log``; a series is a polyline with a dot at each point (dashed when its name says it is a

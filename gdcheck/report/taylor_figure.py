@@ -1,0 +1,50 @@
+r"""The starting point's Taylor test as an inline SVG figure for report.html.
+
+On log–log axes the remainder :math:`R(h) = |C(w_0 + hv) - C(w_0) - h\langle g, v\rangle|`
+of a right gradient falls along a line of slope 2 and a wrong one along slope 1, until
+rounding flattens both at the smallest ``h``; dashed guides of slope 2 and 1 start at the
+largest step's remainder.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from .chart import line_chart
+
+__all__ = ["taylor_figure"]
+
+
+def taylor_figure(taylor: dict[str, Any] | None) -> str:
+    """A ``<figure>`` of the remainders, or "" when the test did not run."""
+    if not taylor or not taylor.get("hs"):
+        return ""
+    points = [
+        (h, r)
+        for h, r in zip(taylor["hs"], taylor["remainders"], strict=False)
+        if h is not None and r is not None and r > 0
+    ]
+    if len(points) < 2:
+        return ""
+    (h0, r0), h1 = points[0], points[-1][0]
+    svg = line_chart(
+        {
+            "your gradient": points,
+            "slope 2 (right)": [(h0, r0), (h1, r0 * (h1 / h0) ** 2)],
+            "slope 1 (wrong)": [(h0, r0), (h1, r0 * (h1 / h0))],
+        },
+        xlabel="step h",
+        ylabel="remainder R(h)",
+        logx=True,
+        logy=True,
+        title="Taylor test at w0",
+    )
+    order = "no order" if taylor.get("order") is None else f"order {taylor['order']:.2f}"
+    caption = (
+        f"Taylor test of the handwritten gradient at the starting weights, along a random "
+        f"direction v: {order}. A right gradient's remainder follows the slope-2 guide, a wrong "
+        f"one the slope-1 guide; rounding flattens both at the smallest steps. "
+        f"{taylor.get('note', '')}"
+    )
+    return f'<figure data-plot="taylor">{svg}<figcaption>{escape(caption)}</figcaption></figure>'
