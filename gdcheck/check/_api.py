@@ -37,6 +37,8 @@ from ..params import ParamLayout, parse_params
 from ..validation import check_dtype, check_finite
 from ._diagnosis import Diagnosis
 from ._grad_output import call_grad
+from ._layout import unroll
+from ._per_example import per_example_term
 from ._point import PointCheck, PointChecker
 from ._report import render_check
 from ._taylor import TaylorTest, taylor_test
@@ -131,6 +133,8 @@ def check_gradient(
     witnesses: str = "auto",
     seed: int = 0,
     taylor: bool = True,
+    layout: Mapping[str, tuple[int, ...]] | None = None,
+    order: str | None = None,
     **named_data: Any,
 ) -> GradientCheck:
     """Check a handwritten gradient against autodiff and autodiff-free witnesses.
@@ -147,6 +151,11 @@ def check_gradient(
         ``"directions"``, ``"entries"`` or ``"none"``.
       seed: for the random directions and the extra points.
       taylor: also run the Taylor test at each point (``result.taylor``).
+      layout: for one flat, unrolled parameter vector, the matrices it holds in order,
+        ``{"Theta1": (25, 401), "Theta2": (10, 26)}``: entries are reported as
+        ``Theta1[3, 0]`` and diagnosed per matrix; loss and grad still see the flat vector.
+      order: how ``layout``'s matrices are unrolled: ``"C"`` (row-major, ``.ravel()``; the
+        default) or ``"F"`` (column-major, Octave's ``A(:)``).
       **named_data: data passed by keyword to both functions (``X=X, y=y``).
 
     Returns:
@@ -176,7 +185,15 @@ def check_gradient(
     dtype = check_dtype(dtype) if dtype is not None else _infer_dtype(params)
     for name, value in (("rtol", rtol), ("atol", atol)):
         _check_tolerance_value(name, value)
-    layout, tree = parse_params(params, dtype)
+    layout_, tree = parse_params(params, dtype)
+    if layout is not None:
+        layout_, tree = unroll(layout_, tree, layout, "C" if order is None else order)
+    elif order is not None:
+        raise InputError(
+            f"order={order!r} without layout=: order says how a layout's matrices are "
+            "unrolled in one flat vector; pass layout={name: shape, …} too, or drop order."
+        )
+    layout = layout_
     data_user = tuple(_cast_data(d, dtype) for d in data)
     for i, d in enumerate(data_user):
         if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating):
@@ -205,6 +222,8 @@ def check_gradient(
             )
             checks.append(ctx.compare(extra, ytree, struct))
     diagnosis = _combine(point, checks)
+    if diagnosis is not None and diagnosis.kind == "unexplained" and point.yours is not None:
+        diagnosis = _per_example(ctx, grad, layout, tree, data_user, point, diagnosis)
     taylor_tests = [_taylor(loss, layout, c, data64, seed) for c in checks] if taylor else []
     # A difference that rounding explains is reported, not failed — unless the tolerance
     # is the user's own, which is then taken at its word.
@@ -280,6 +299,27 @@ def _by_keyword(
         return positional
 
     return wrap(loss), wrap(grad), tuple(data) + tuple(named.values())
+
+
+def _per_example(
+    ctx: PointChecker,
+    grad: Callable[..., Any],
+    layout: ParamLayout,
+    tree: dict[str, NDArray],
+    data_user: tuple,
+    point: PointCheck,
+    unexplained: Diagnosis,
+) -> Diagnosis:
+    """An unexplained difference looked at example by example (:mod:`._per_example`)."""
+    d = point.yours - point.reference
+    found = per_example_term(
+        ctx, grad, layout, tree, data_user, ctx.data64, d, ~(point.abs_error <= point.tolerance)
+    )
+    if found is None:
+        return unexplained
+    found.points_checked = unexplained.points_checked
+    found.points_agreeing = unexplained.points_agreeing
+    return found
 
 
 def _taylor(

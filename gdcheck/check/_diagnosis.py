@@ -31,6 +31,7 @@ import numpy as np
 
 from .._types import NDArray
 from ..params import ParamLayout
+from ._layout import other_order
 from ._structure import describe_leftover, find_permutation, fit_terms
 
 KINDS = (
@@ -198,6 +199,11 @@ def diagnose(
         c = float(g @ r) / rr
         if c != 0 and abs(c - 1) > 1e-9 and np.all(np.abs(g - c * r) <= tol * max(1.0, abs(c))):
             return _scaled(c, data_dims, ref)
+    unrolled = other_order(layout, g, r, tol, ref)
+    if unrolled:
+        return Diagnosis(
+            "permuted", unrolled + ".", entries=_entries(layout, np.flatnonzero(wrong))
+        )
     transposed = _transposed_params(layout, g, r, tol)
     if transposed:
         return Diagnosis(

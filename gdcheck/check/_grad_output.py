@@ -14,6 +14,7 @@ from ..backends._common import read_only
 from ..errors import InputError
 from ..params import ParamLayout
 from ._diagnosis import Diagnosis
+from ._layout import UnrolledLayout
 
 
 def call_grad(
@@ -57,6 +58,8 @@ def structure_of(
     out: Any, layout: ParamLayout, tree: dict[str, NDArray]
 ) -> tuple[dict[str, NDArray] | None, Diagnosis | None]:
     expected = ", ".join(f"{n}: {s}" for n, s in zip(layout.names, layout.shapes, strict=True))
+    if isinstance(layout, UnrolledLayout) and out is not None:
+        return _unrolled(out, layout)
     if out is None:
         return None, Diagnosis(
             "wrong_shape",
@@ -64,7 +67,7 @@ def structure_of(
             + (
                 "a dict {" + expected + "}"
                 if layout.is_dict
-                else f"an array of shape {layout.shapes[0]}"
+                else f"an array of shape {getattr(layout, 'user_shape', layout.shapes[0])}"
             )
             + " (a missing return statement?).",
         )
@@ -103,3 +106,20 @@ def structure_of(
             )
         result[name] = arr
     return result, None
+
+
+def _unrolled(
+    out: Any, layout: UnrolledLayout
+) -> tuple[dict[str, NDArray] | None, Diagnosis | None]:
+    """A flat vector like the params, split into the layout's matrices."""
+    arr = _as_array(out)
+    if arr is None or arr.shape != layout.user_shape:
+        got = type(out).__name__ if arr is None else f"shape {arr.shape}"
+        return None, Diagnosis(
+            "wrong_shape",
+            f"your grad returned {got}; params is one flat vector of shape "
+            f"{layout.user_shape} ({layout.describe()}), so the grad must return a vector of "
+            "that shape, unrolled the same way.",
+            entries={n: [] for n in layout.names},
+        )
+    return layout.from_user(arr), None

@@ -87,10 +87,27 @@ def fit_terms(
             else f"{kname} × {ref}" + ("" if kname == f"{k:.6g}" else f" ({k:.6g})")
         )
         pen = "" if abs(c) < 1e-12 else f" {'+' if c > 0 else '−'} {abs(c):.4g}·{name}"
-        parts.append(f"{name}: yours = {data}{pen}")
+        data_term = ""
+        if abs(k - 1) >= 1e-6 and abs(c) >= 1e-12:  # g = k·d + λp where r = d + λp
+            data_term = (
+                f" = {kname} × the data term + a penalty {c / (1 - k):.4g}·{name}"
+                f"{' (its bias column left out)' if name in unpenalised else ''}"
+            )
+        parts.append(f"{name}: yours = {data}{pen}{data_term}")
     if unpenalised:
         parts.append(
             f"(the penalty term leaves column 0, the bias, of {', '.join(unpenalised)} out)"
+        )
+    ks = {_factor_name(k, names) for k, c in fits.values() if abs(k - 1) >= 1e-6}
+    if len(ks) == 1 and all(abs(c) >= 1e-12 for k, c in fits.values() if abs(k - 1) >= 1e-6):
+        (kname,) = ks
+        return (
+            f"the data term is {kname} × its right value{_DATA_HINTS.get(kname, '')}, beside a "
+            "penalty that is right: "
+            + "; ".join(parts)
+            + ". (Yours = k·d + λp where autodiff's = d + λp, so yours = k·autodiff's + "
+            "(1 − k)·λp: the fitted penalty coefficient ÷ (1 − k) is λ.)",
+            fits,
         )
     return (
         "one term is off by a factor: "
@@ -100,6 +117,14 @@ def fit_terms(
         "forgotten), or the penalty is applied to a parameter the loss does not penalise.",
         fits,
     )
+
+
+_DATA_HINTS = {
+    "m": " (a sum over the examples where the cost takes a mean: divide it by m)",
+    "1/m": " (divided by m once too often)",
+    "2": " (an extra 2: the cost has ½, or the 2 of a square counted twice)",
+    "1/2": " (a missing 2: the derivative of (ŷ − y)² is 2(ŷ − y))",
+}
 
 
 def _fit_block(gb: NDArray, rb: NDArray, pb: NDArray, tb: NDArray) -> tuple[float, float] | None:

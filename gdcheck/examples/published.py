@@ -35,6 +35,7 @@ class Case:
     data: tuple
     mistakes: tuple[Mistake, ...] = field(default_factory=tuple)
     kwargs: dict = field(default_factory=dict)
+    """Keyword arguments ``check_gradient`` needs for this case (``layout=``, ``order=``)."""
 
 
 RNG = np.random.default_rng(7)
@@ -221,6 +222,8 @@ def batchnorm_grad(p, dout, half=0.5, dmu_term=True, dgamma_xhat=True):
 
 # --- Coursera ML ex4: nnCostFunction with unrolled parameters ---------------------------------
 NN_IN, NN_HID, NN_OUT, NN_LAMBDA = 4, 5, 3, 1.0
+NN_LAYOUT = {"Theta1": (NN_HID, NN_IN + 1), "Theta2": (NN_OUT, NN_HID + 1)}
+"""The matrices in ``nn_params``, unrolled column-major (``check_gradient(layout=, order="F")``)."""
 
 
 def _sigmoid(xp: Any, z: Any) -> Any:
@@ -369,8 +372,8 @@ def _cases() -> list[Case]:
                 Mistake(
                     "correct_class_term_forgotten",
                     lambda W, X, y, r: svm_grad_naive(W, X, y, r, correct_term=False),
-                    "unexplained",
-                ),  # per-example weights (violated margins): no shape found
+                    "structured",
+                ),  # seen example by example: a·X[i] in column y[i] (a = violated margins)
             ),
         ),
         Case(
@@ -554,14 +557,15 @@ def _cases() -> list[Case]:
                     lambda q, X, Yh: nn_grad(q, X, Yh, reg_bias=True),
                     "wrong_entries",
                 ),
-                # m × the data term beside a penalty that skips the bias columns: in one flat
-                # block no k·r + c·p fits (it would need layout= to split Theta1, Theta2)
+                # m × the data term beside a penalty that skips the bias columns: k·r + c·p
+                # fits per matrix, which layout= (below) tells apart in the flat vector
                 Mistake(
                     "delta_not_divided",
                     lambda q, X, Yh: nn_grad(q, X, Yh, mean=False),
-                    "unexplained",
+                    "term_scaled",
                 ),
             ),
+            kwargs={"layout": NN_LAYOUT, "order": "F"},
         ),
         Case(
             "logreg_scratch",

@@ -1,0 +1,165 @@
+r"""The difference example by example: a missing per-example term, one example's worth per column.
+
+When no factor, sign, order or shape explains ``d = g − r`` on the whole batch, the data are
+split into single examples (every data array shares its leading axis, of length ``N``) and
+``d_i = g(p; x_i, y_i) − r(p; x_i, y_i)`` is looked at alone. A linear classifier's gradient
+that forgets the correct class's term (the CS231n SVM without ``dW[:, y[i]] -= X[i]``) gives
+
+.. math:: d_i = a_i\, x_i\, e_{y_i}^\top, \qquad a_i \in \{1, 2, \dots\}
+
+(column ``y_i`` only, example ``i``'s row times the number of its terms in the other columns),
+so that on the batch column ``j`` of ``d`` is :math:`\tfrac1N\sum_{i: y_i = j} a_i x_i`: one
+example's worth per column. A bias ``(K,)`` shows the same as ``a_i`` in entry ``y_i``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .._types import NDArray
+from ..params import ParamLayout
+from ._diagnosis import Diagnosis, _entries
+from ._grad_output import call_grad
+
+PROBES = 3
+"""Examples with a non-zero difference that must all show the per-example term."""
+TRIES = 12
+"""Examples looked at, at most, to find them."""
+
+
+def per_example_term(
+    ctx: Any,
+    grad: Callable[..., Any],
+    layout: ParamLayout,
+    tree: dict[str, NDArray],
+    data_user: tuple,
+    data64: tuple,
+    d: NDArray,
+    wrong: NDArray,
+) -> Diagnosis | None:
+    """A ``structured`` diagnosis when every probed example's difference is ``a_i x_i e_{y_i}ᵀ``.
+
+    ``ctx`` is the :class:`~._point.PointChecker` (its ``gradients`` give the reference on
+    sliced data), ``d`` and ``wrong`` the flat difference and over-tolerance mask on the batch.
+    """
+    n = _examples(data64)
+    labels = [
+        j for j, a in enumerate(data64) if _is_labels(a, n) and a.max(initial=0) < max_cols(layout)
+    ]
+    if n is None or n < 2 or not labels:
+        return None
+    y = data64[labels[0]]
+    feats = [a for a in data64 if isinstance(a, np.ndarray) and a.ndim == 2 and a.dtype.kind == "f"]
+    eps = float(np.finfo(next(iter(tree.values())).dtype).eps)
+    seen: list[tuple[int, str, float]] = []
+    with np.errstate(all="ignore"):
+        for i in range(min(n, TRIES)):
+            one = tuple(_row(a, i, n) for a in data_user)
+            ref = ctx.gradients(tree, tuple(_row(a, i, n) for a in data64), only=ctx.reference_name)
+            yours, structure = call_grad(grad, layout, tree, one)
+            if ctx.reference_name not in ref or yours is None or structure is not None:
+                return None
+            r_i = ref[ctx.reference_name]
+            g_i = layout.flatten(yours)
+            scale = max(float(np.abs(r_i).max(initial=0)), float(np.abs(g_i).max(initial=0)))
+            found = _one_example(layout, g_i - r_i, [f[i] for f in feats], int(y[i]), scale, eps)
+            if found is None:
+                return None
+            if found[0]:
+                seen.append((i, *found))
+            if len(seen) == PROBES:
+                break
+    names = {name for _, name, _ in seen}
+    if len(seen) < 2 or len(names) != 1:
+        return None
+    (name,) = names
+    shown = ", ".join(f"{a:g}" for *_, a in seen)
+    at = ", ".join(f"{i} (y = {int(y[i])})" for i, *_ in seen)
+    what = (
+        "forgotten: dW[:, y[i]] -= X[i] for each of example i's terms in the other columns "
+        "(an SVM's violated margins), or dscores[range(N), y] -= 1 in a softmax"
+        if min(a for *_, a in seen) > 0
+        else "counted twice, or with the wrong sign"
+    )
+    return Diagnosis(
+        "structured",
+        "no constant factor, sign, transpose or reordering fits, but the difference "
+        f"(yours − {ctx.ref_label}) has a shape: {name}: one example's worth per column — on "
+        f"one example i alone it lives in column y[i] only and is a·X[i] (a = {shown} on "
+        f"examples {at}), so on the batch column j of the difference is Σ_(i: y[i] = j) "
+        f"a_i·X[i] (÷ N for a mean){_shape(layout, d, name)}: the correct class's term is "
+        f"{what}.",
+        entries=_entries(layout, np.flatnonzero(wrong)),
+    )
+
+
+def max_cols(layout: ParamLayout) -> int:
+    return max((s[-1] for s in layout.shapes if s), default=0)
+
+
+def _examples(data: tuple) -> int | None:
+    """``N`` when every data array's leading axis has that length."""
+    arrays = [a for a in data if isinstance(a, np.ndarray)]
+    sizes = {a.shape[0] for a in arrays if a.ndim >= 1}
+    if not arrays or len(sizes) != 1 or any(a.ndim == 0 for a in arrays):
+        return None
+    return sizes.pop()
+
+
+def _is_labels(a: Any, n: int | None) -> bool:
+    return (
+        isinstance(a, np.ndarray)
+        and a.ndim == 1
+        and a.size == n
+        and a.dtype.kind in "iu"
+        and a.min(initial=0) >= 0
+    )
+
+
+def _row(a: Any, i: int, n: int) -> Any:
+    return a[i : i + 1] if isinstance(a, np.ndarray) and a.ndim >= 1 and a.shape[0] == n else a
+
+
+def _one_example(
+    layout: ParamLayout, d: NDArray, rows: list[NDArray], y: int, scale: float, eps: float
+) -> tuple[str, float] | None:
+    """``(block, a)`` when ``d`` is ``a·x·e_yᵀ`` in one block (``("", 0)`` when d is 0), else None."""
+    tol = 1e3 * eps * max(scale, 1e-300)
+    if np.all(np.abs(d) <= tol):
+        return "", 0.0
+    start, hit = 0, None
+    for name, shape, size in zip(layout.names, layout.shapes, layout.sizes, strict=True):
+        db = d[start : start + size].reshape(shape)
+        start += size
+        if np.all(np.abs(db) <= tol):
+            continue
+        if hit is not None or not shape or y >= shape[-1]:
+            return None
+        rest = np.delete(db, y, axis=-1)
+        col = db[..., y]
+        if np.any(np.abs(rest) > tol):
+            return None
+        cands = [np.ones(1)] if col.ndim == 0 else [x for x in rows if x.shape == col.shape]
+        for x in cands:
+            a = float(np.ravel(col) @ np.ravel(x)) / float(np.ravel(x) @ np.ravel(x) or 1.0)
+            if a != 0 and np.all(np.abs(np.ravel(col) - a * np.ravel(x)) <= tol):
+                hit = (name, a)
+                break
+        else:
+            return None
+    return hit
+
+
+def _shape(layout: ParamLayout, d: NDArray, name: str) -> str:
+    """`` (every column, rank 4)``: where the batch difference of ``name`` lives."""
+    i = layout.names.index(name)
+    start = sum(layout.sizes[:i])
+    db = d[start : start + layout.sizes[i]].reshape(layout.shapes[i])
+    if db.ndim != 2:
+        return ""
+    cols = int(np.count_nonzero(np.abs(db).max(axis=0) > 0))
+    rank = int(np.linalg.matrix_rank(db))
+    return f" (on the batch: {cols} of {db.shape[1]} columns, rank {rank})"
