@@ -22,17 +22,17 @@ import numpy as np
 
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
 from ._common import aligned_astype, first_nonfinite, installed, report_steps, shadow_chunk
+from ._device import jax_describe, jax_device
 from ._problem import Problem, flatten_with, unflatten_with
-
-# Machine epsilon of the reduced float32 matmul JAX uses by default on accelerators.
-_REDUCED_EPS = {"gpu": 2.0**-10, "cuda": 2.0**-10, "rocm": 2.0**-10, "tpu": 2.0**-7}
 
 
 @contextlib.contextmanager
 def _x64(dtype: str) -> Iterator[None]:
+    """x64 for a float64 run, and the run's device (:mod:`._device`) as JAX's default."""
     import jax
 
-    with jax.enable_x64(dtype == "float64"):
+    device = jax_device()
+    with jax.enable_x64(dtype == "float64"), jax.default_device(device):
         yield
 
 
@@ -50,32 +50,18 @@ class JaxBackend:
     def info(self, dtype: DTypeName, optimizer: Any = None, model: Any = None) -> BackendInfo:
         import jax
 
-        platform = jax.devices()[0].platform
-        setting = jax.config.jax_default_matmul_precision or "default"
-        eps = float(np.finfo(dtype).eps)
-        notes: list[str] = []
-        if (
-            dtype == "float32"
-            and setting in ("default", "bfloat16", "fastest")
-            and platform != "cpu"
-        ):
-            eps = max(eps, _REDUCED_EPS.get(platform, 2.0**-10))
-            notes.append(
-                f"JAX's default float32 matmul precision on {platform} is reduced "
-                f"(eps ≈ {eps:.1e}); set jax_default_matmul_precision='highest' for full float32."
-            )
-        precision = setting if platform != "cpu" else f"{setting} (full {dtype} on cpu)"
+        device, precision, eps, notes = jax_describe(dtype)
         return BackendInfo(
             name=self.name,
             library="jax",
             version=jax.__version__,
-            device=f"{platform}:{jax.devices()[0].id}",
+            device=device,
             dtype=dtype,
             matmul_precision=precision,
             gradient="jax.value_and_grad(model.loss)",
             update=getattr(optimizer, "optax_config", "optax.sgd(lr)"),
             effective_eps=eps,
-            notes=tuple(notes),
+            notes=notes,
         )
 
     def convert(self, data: tuple) -> tuple:
@@ -201,12 +187,13 @@ def _device_data(data: tuple, dtype: str) -> tuple:
     (see :func:`_to_jax`): the engine's prepared data are aligned, so big data are not copied."""
     import jax
 
+    device = jax_device()  # None on the CPU: alias the buffer
     out = []
     for d in data:
         if isinstance(d, np.ndarray):
             if np.issubdtype(d.dtype, np.floating):
                 d = d.astype(dtype, copy=False)
-            out.append(jax.device_put(aligned_astype(d, d.dtype), may_alias=True))
+            out.append(jax.device_put(aligned_astype(d, d.dtype), device, may_alias=True))
         else:
             out.append(d)
     return tuple(out)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
 from ._common import first_nonfinite, installed, report_steps, shadow_chunk
+from ._device import torch_describe, torch_device
 from ._problem import Problem, unflatten_with
 
 
@@ -31,23 +32,18 @@ class TorchBackend:
     def info(self, dtype: DTypeName, optimizer: Any = None, model: Any = None) -> BackendInfo:
         import torch
 
-        precision = torch.get_float32_matmul_precision()
-        eps = float(np.finfo(dtype).eps)
-        notes: list[str] = []
-        if dtype == "float32" and precision != "highest" and torch.cuda.is_available():
-            eps = max(eps, 2.0**-10)
-            notes.append(f"torch float32 matmul precision is {precision!r} (TF32 on CUDA).")
+        device, precision, eps, notes = torch_describe(dtype)
         return BackendInfo(
             name=self.name,
             library="torch",
             version=torch.__version__,
-            device="cpu",
+            device=device,
             dtype=dtype,
-            matmul_precision=f"{precision} (full {dtype} on cpu)",
+            matmul_precision=precision,
             gradient="torch.autograd (loss.backward; torch.func for batches)",
             update=getattr(optimizer, "torch_config", "torch.optim.SGD(params, lr=lr)"),
             effective_eps=eps,
-            notes=tuple(notes),
+            notes=notes,
         )
 
     def convert(self, data: tuple) -> tuple:
@@ -74,15 +70,17 @@ class TorchBackend:
         size = shadow_chunk(len(weights), layout.size, dt)
         losses, grads = [], []
         for start in range(0, len(weights), size):
-            chunk = torch.from_numpy(np.ascontiguousarray(weights[start : start + size]))
+            chunk = _on_device(
+                torch.from_numpy(np.ascontiguousarray(weights[start : start + size]))
+            )
             try:
                 grad, loss_value = batched(chunk)
             except Exception:  # an operation vmap cannot batch: evaluate row by row
                 pairs = [torch.func.grad_and_value(value)(row) for row in chunk]
                 grad = torch.stack([g for g, _ in pairs])
                 loss_value = torch.stack([v for _, v in pairs])
-            losses.append(loss_value.detach().numpy())
-            grads.append(grad.detach().numpy())
+            losses.append(loss_value.detach().cpu().numpy())
+            grads.append(grad.detach().cpu().numpy())
             report_steps(start + len(grad))
         return Shadow(np.concatenate(losses), np.concatenate(grads), time.perf_counter() - t0)
 
@@ -125,7 +123,7 @@ class TorchBackend:
             with torch.no_grad():
                 for name, leaf in leaves.items():
                     leaf.copy_(torch.from_numpy(_contiguous(w[name])))
-                    leaf.grad = torch.from_numpy(_contiguous(g[name])).clone()
+                    leaf.grad = torch.from_numpy(_contiguous(g[name])).to(leaf.device, copy=True)
             opt.step()
             out[k] = _flat(leaves, layout)
             report_steps(k + 1)
@@ -135,7 +133,16 @@ class TorchBackend:
 def _tensors(data: tuple) -> tuple:
     import torch
 
-    return tuple(torch.from_numpy(_contiguous(d)) if isinstance(d, np.ndarray) else d for d in data)
+    return tuple(
+        _on_device(torch.from_numpy(_contiguous(d))) if isinstance(d, np.ndarray) else d
+        for d in data
+    )
+
+
+def _on_device(tensor: Any) -> Any:
+    """``tensor`` on the run's device (:mod:`._device`); itself on the CPU (no copy)."""
+    device = torch_device()
+    return tensor if device is None else tensor.to(device)
 
 
 def _contiguous(a: NDArray) -> NDArray:
@@ -146,14 +153,15 @@ def _contiguous(a: NDArray) -> NDArray:
 def _leaves(problem: Problem, flat: NDArray) -> dict[str, Any]:
     import torch
 
+    device = torch_device()  # None: the CPU, as torch.tensor has it
     return {
-        name: torch.tensor(np.asarray(value), requires_grad=True)
+        name: torch.tensor(np.asarray(value), device=device, requires_grad=True)
         for name, value in problem.layout.unflatten(np.asarray(flat, problem.dtype)).items()
     }
 
 
 def _flat(leaves: dict[str, Any], layout: Any) -> NDArray:
-    return np.concatenate([leaves[n].detach().numpy().ravel() for n in layout.names])
+    return np.concatenate([leaves[n].detach().cpu().numpy().ravel() for n in layout.names])
 
 
 def loss_and_grad_torch(loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple) -> Any:

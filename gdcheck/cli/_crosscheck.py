@@ -183,6 +183,36 @@ def add_backend_options(
         default=None,
         help="comma-separated, from numpy,jax,torch (default: every installed one)",
     )
+    add_device_options(p)
+
+
+def add_device_options(p: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--matmul-precision``: where JAX and PyTorch run, and how precisely."""
+    p.add_argument(
+        "--device",
+        type=_device,
+        default="cpu",
+        help="where JAX and PyTorch run: cpu, cuda or cuda:N (NumPy, the reference, stays on "
+        "the CPU); a GPU a chosen library cannot see is refused, exit 2 (default cpu)",
+    )
+    p.add_argument(
+        "--matmul-precision",
+        choices=("default", "high", "highest"),
+        default=None,
+        help="JAX's and torch's float32 matmul precision for the run, restored afterwards: "
+        "default (each library's own: reduced on a GPU for JAX, highest for torch), high "
+        "(TF32 allowed), highest (full float32) (default: as the libraries are set)",
+    )
+
+
+def _device(text: str) -> str:
+    from ..backends._device import parse_device
+    from ..errors import InputError
+
+    try:
+        return parse_device(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(exc.reason.replace("device=", "", 1)) from None
 
 
 def add_quiet_option(p: argparse.ArgumentParser) -> None:
@@ -288,6 +318,8 @@ def crosscheck_and_report(
             standardize=standardize,
             layout=layout,
             workers=getattr(args, "workers", None),
+            device=getattr(args, "device", "cpu"),
+            matmul_precision=getattr(args, "matmul_precision", None),
         )
     result.notes.extend(notes)
     report = result.to_dict()

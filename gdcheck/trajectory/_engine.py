@@ -27,6 +27,7 @@ import numpy as np
 from .. import backends as backend_registry
 from .._types import Backend, NDArray, Tolerance, Trajectory
 from ..backends._common import aligned_astype, steps_reported_to
+from ..backends._device import full_precision_if_reduced, runs_on_device
 from ..backends._memory import check_memory
 from ..backends._problem import Problem
 from ..check._grad_output import call_grad
@@ -60,6 +61,7 @@ def _stage(progress: Progress, stage: str, backend: str, total: int) -> Iterator
         yield
 
 
+@runs_on_device
 def crosscheck(
     model: Model,
     *data: Any,
@@ -73,6 +75,8 @@ def crosscheck(
     standardize: bool = False,
     layout: str | None = None,
     workers: int | None = None,
+    device: str = "cpu",
+    matmul_precision: str | None = None,
 ) -> CrossCheckResult:
     """Cross-check ``model``'s handwritten gradient and update against autodiff, step by step.
 
@@ -95,6 +99,13 @@ def crosscheck(
       workers: also train data-parallel over this many workers after the usual checks
         (:func:`gdcheck.distributed.crosscheck_parallel`); its result is ``result.parallel``
         and its fatal findings join ``result.findings`` as ``parallel`` findings.
+      device: where JAX and PyTorch run: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"``;
+        NumPy, the reference, stays on the CPU. A GPU that a chosen library cannot see is
+        refused up front (:class:`~gdcheck.errors.BackendUnavailable`), naming what each sees.
+      matmul_precision: ``"default"``, ``"high"`` or ``"highest"``: JAX's and torch's float32
+        matmul precision for this run, restored afterwards (None: as the process has it). A
+        reduced precision on a GPU whose difference vanishes at ``highest`` is a ``precision``
+        finding, not a gradient one (:mod:`gdcheck.backends._device`).
 
     Returns:
       A :class:`~gdcheck.CrossCheckResult`; ``.passed`` is False on any gradient or update
@@ -129,7 +140,10 @@ def crosscheck(
     valid = steps + 1 if reference.diverged_at is None else reference.diverged_at
     others = [b for b in chosen if b.name != backend_registry.REFERENCE]
     floor_backend = others[0] if others else reference_backend
-    with _stage(report, "rounding floor", floor_backend.name, len(sample_steps(valid))):
+    with (
+        _stage(report, "rounding floor", floor_backend.name, len(sample_steps(valid))),
+        full_precision_if_reduced(floor_backend.info(dtype)),  # the floor of float32 itself
+    ):
         try:
             floor = measure_floor(problem, floor_backend, reference.weights[:valid])
         except InputError:
@@ -218,6 +232,8 @@ def _run_backend(
     n_terms = _n_examples(problem.data)
     scale = floor / eps_full
     tol_full = gradient_tolerance(shadow_grads, floor, problem.layout.sizes, n_terms, eps_full)
+    # A reduced matmul precision widens only the drift's bound: the gradient is judged at full
+    # precision, and a difference that vanishes at ``highest`` is named ``precision`` there.
     tol_eff = gradient_tolerance(
         shadow_grads, floor, problem.layout.sizes, n_terms, info.effective_eps
     )
@@ -228,8 +244,7 @@ def _run_backend(
         tol_full = tol_eff = np.broadcast_to(
             (override.grad * floor_row)[:, None], shadow_grads.shape
         )
-    errors = gradient_errors(ref_grads, shadow_grads, scale, tol_eff)
-    errors_full = gradient_errors(ref_grads, shadow_grads, scale, tol_full)
+    errors = errors_full = gradient_errors(ref_grads, shadow_grads, scale, tol_full)
     update_ratio = None
     if predicted is not None and len(predicted):
         nxt = reference.weights[1:valid]
@@ -263,7 +278,7 @@ def _run_backend(
             override.grad if override else grad_eff_scalar, float(np.nanmax(drift_eff, initial=0.0))
         ),
         shadow_grads=np.asarray(shadow_grads),
-        grad_tolerance=tol_eff,
+        grad_tolerance=tol_full,
         drift_tolerance=drift_eff,
         update_ratio=update_ratio,
         update_predicted=predicted,
