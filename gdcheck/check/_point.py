@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .._types import NDArray
+from ..array_api import operation_hint
 from ..backends._common import read_only
 from ..errors import InputError
 from ..params import ParamLayout
@@ -120,7 +121,7 @@ class PointChecker(WitnessRunner):
                 first_line = (
                     str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else ""
                 )
-                hint = NAMESPACE_HINT
+                hint = operation_hint(exc) or NAMESPACE_HINT
                 if backend.name == "torch" and "dtype" in first_line:
                     hint = (
                         "torch does not mix integer and floating tensors in one operation; "
