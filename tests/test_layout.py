@@ -138,6 +138,7 @@ BAD = [
     ({"layout": SHAPES, "order": "K"}, InputError, "use 'C' (row-major"),
     ({"order": "F"}, InputError, "order='F' without layout="),
     ({"layout": [(5, 5), (3, 6)]}, InputTypeError, "non-empty dict {name: shape}"),
+    ({"layout": "rows"}, InputTypeError, "crosscheck's layout='rows' is about the data"),
     (
         {"layout": {"Theta1": (5, -5), "Theta2": (3, 6)}},
         InputTypeError,

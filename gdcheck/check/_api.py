@@ -222,8 +222,8 @@ def check_gradient(
             )
             checks.append(ctx.compare(extra, ytree, struct))
     diagnosis = _combine(point, checks)
-    if diagnosis is not None and diagnosis.kind == "unexplained" and point.yours is not None:
-        diagnosis = _per_example(ctx, grad, layout, tree, data_user, point, diagnosis)
+    if diagnosis is not None and diagnosis.kind == "unexplained":
+        diagnosis = _per_example(ctx, grad, layout, dtype, data_user, checks, diagnosis)
     taylor_tests = [_taylor(loss, layout, c, data64, seed) for c in checks] if taylor else []
     # A difference that rounding explains is reported, not failed — unless the tolerance
     # is the user's own, which is then taken at its word.
@@ -305,15 +305,26 @@ def _per_example(
     ctx: PointChecker,
     grad: Callable[..., Any],
     layout: ParamLayout,
-    tree: dict[str, NDArray],
+    dtype: str,
     data_user: tuple,
-    point: PointCheck,
+    checks: list[PointCheck],
     unexplained: Diagnosis,
 ) -> Diagnosis:
-    """An unexplained difference looked at example by example (:mod:`._per_example`)."""
-    d = point.yours - point.reference
+    """An unexplained difference looked at example by example (:mod:`._per_example`), at the
+    point the diagnosis comes from."""
+    point = next((c for c in checks if c.diagnosis is unexplained), checks[0])
+    if point.yours is None:
+        return unexplained
+    tree = {k: np.asarray(v).astype(dtype) for k, v in point.params.items()}
     found = per_example_term(
-        ctx, grad, layout, tree, data_user, ctx.data64, d, ~(point.abs_error <= point.tolerance)
+        ctx,
+        grad,
+        layout,
+        tree,
+        data_user,
+        ctx.data64,
+        point.yours - point.reference,
+        ~(point.abs_error <= point.tolerance),
     )
     if found is None:
         return unexplained

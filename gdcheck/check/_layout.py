@@ -80,9 +80,15 @@ def unroll(
             "Octave's A(:), Coursera's unrolled parameters)."
         )
     if not isinstance(spec, Mapping) or not spec:
+        rows = (
+            " (crosscheck's layout='rows' is about the data; check_gradient takes data in any "
+            "layout as it is)"
+            if isinstance(spec, str)
+            else ""
+        )
         raise InputTypeError(
-            f"layout must be a non-empty dict {{name: shape}}, e.g. "
-            f"{{'Theta1': (25, 401), 'Theta2': (10, 26)}}; got {type(spec).__name__}."
+            "layout must be a non-empty dict {name: shape} of the matrices in a flat parameter "
+            f"vector, e.g. {{'Theta1': (25, 401), 'Theta2': (10, 26)}}; got {spec!r:.60}{rows}."
         )
     if layout.is_dict:
         raise InputError(
