@@ -141,6 +141,7 @@ def add_run_options(
         "textbook rule), not a model's own gradient-descent update (default sgd)",
     )
     add_backend_options(p)
+    add_device_options(p)
     p.add_argument("--out", default=None, help=f"report directory (default {out})")
     p.add_argument(
         "--no-save", action="store_true", help="print only; write no report (default: write it)"
@@ -183,7 +184,6 @@ def add_backend_options(
         default=None,
         help="comma-separated, from numpy,jax,torch (default: every installed one)",
     )
-    add_device_options(p)
 
 
 def add_device_options(p: argparse.ArgumentParser) -> None:
