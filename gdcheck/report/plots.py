@@ -119,8 +119,9 @@ def _values(report: dict[str, Any], name: str, key: str) -> tuple[float | None, 
 
 
 def _tolerance_rules(report: dict[str, Any], names: list[str], kind: str) -> tuple[Rule, ...]:
-    """One dashed rule per distinct tolerance (shared ones named once), dotted where the
-    backend's matmul precision widens it."""
+    """One dashed rule per distinct tolerance (shared ones named once), and a dotted one where
+    a backend ran at a reduced matmul precision: what that precision explains. The gradient is
+    judged at full precision; a difference that vanishes at ``highest`` is named ``precision``."""
     groups: dict[tuple[float, str], list[str]] = {}
     for name in names:
         tol = report["backends"][name].get("tolerance", {})
@@ -137,7 +138,7 @@ def _tolerance_rules(report: dict[str, Any], names: list[str], kind: str) -> tup
             rules.append(Rule(f"tolerance{who} {value:.2g}", value))
         else:
             rules.append(
-                Rule(f"tolerance with matmul precision{who} {value:.2g}", value, dash="2 3")
+                Rule(f"what reduced matmul precision{who} explains {value:.2g}", value, dash="2 3")
             )
     return tuple(rules)
 

@@ -29,7 +29,10 @@ SCHEMA_VERSION = 2
 SUPPORTED = (2,)
 """Version 2 (the one engine for every model): config names the params, optimizer and update
 instead of n_features; findings carry entry labels; backends carry the update check. The
-timings may sit in timings.json instead (they are read from either place)."""
+timings may sit in timings.json instead (they are read from either place). Each backend's
+``info`` records its ``device`` (``cpu``, ``cuda:0 NVIDIA H200``) and float32
+``matmul_precision`` (JAX's setting; torch's ``get_float32_matmul_precision()`` and
+``allow_tf32``): strings, so runs on a GPU need no new version."""
 REQUIRED_KEYS = ("schema_version", "config", "verdict", "backends", "series")
 SECTIONS = ("config", "verdict", "backends", "series")
 """The required keys whose value is an object."""
