@@ -37,6 +37,7 @@ import numpy as np
 from .._types import NDArray
 from ..errors import InputError
 from ..params import ParamLayout, parse_params
+from ._batched import NotBatchable, batched_loss, row_by_row
 
 ROUNDING_MARGIN = 10.0
 """A remainder is usable where it exceeds this many times its rounding level ρ(h)."""
@@ -44,6 +45,8 @@ TAIL = 4
 """The order is the slope of log R against log h over the last (smallest) usable steps."""
 MAX_EXTRA_HALVINGS = 24
 """More halvings, while the order is still moving from 2 towards 1 (a small mistake)."""
+AHEAD = 4
+"""Extra halvings evaluated ahead in one batch (8 points: one vmap chunk)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,9 @@ def taylor_test(
     """Taylor-test ``grad_value`` (a gradient at ``params``, in the params' structure).
 
     Args:
-      loss: ``loss(params, *data)``, evaluated here in NumPy float64.
+      loss: ``loss(params, *data)``, evaluated in float64: all the points of the ladder in
+        a few ``torch.func.vmap`` calls where torch can run the loss, else one by one in NumPy
+        (:mod:`._batched`).
       grad_value: the gradient to test at ``params`` (an array, or a dict like ``params``).
       params: an array or a dict of arrays.
       *data: passed to the loss; floating arrays are cast to float64.
@@ -122,8 +127,10 @@ def taylor_test(
     if not (isinstance(h0, (int, float)) and math.isfinite(h0) and h0 > 0):
         raise InputError(f"h0={h0!r}; use a finite step > 0.")
     data64 = tuple(_as64(d) for d in data)
-    f = _numpy_loss(loss, layout, data64)
-    f0, eps_l = f(p)
+    evaluate = _Evaluator(loss, layout, data64)
+    ladder = h0 / 2.0 ** np.arange(halvings + 1)
+    values, epss = evaluate(np.vstack([p[None], _line(p, v, ladder), _line(p, v, -ladder)]))
+    f0, eps_l = float(values[0]), float(epss[0])
     if not math.isfinite(f0):
         raise InputError(f"the loss is {f0} at params; the Taylor test needs a finite loss there.")
     slope = float(g @ v)
@@ -136,9 +143,7 @@ def taylor_test(
     rho_sym: list[float] = []
     ends: list[tuple[float, float]] = []
 
-    def step(h: float) -> None:
-        fp, ep = f(p + h * v)
-        fm, em = f(p - h * v)
+    def step(h: float, fp: float, ep: float, fm: float, em: float) -> None:
         eps = max(eps_l, ep, em)
         big = max(abs(f0), abs(fp), abs(fm))
         hs.append(h)
@@ -148,8 +153,10 @@ def taylor_test(
         rho_sym.append(32 * eps * big)
         ends.append((fp, fm))
 
-    for k in range(halvings + 1):
-        step(h0 / 2**k)
+    k = len(ladder)
+    for i, h in enumerate(ladder):
+        step(float(h), values[1 + i], epss[1 + i], values[1 + k + i], epss[1 + k + i])
+    ahead: list[tuple[float, float, float, float, float]] = []
     for _ in range(MAX_EXTRA_HALVINGS):  # a small mistake: R turns from h² to h late
         usable = _usable(rem, rho, sym, rho_sym)
         if usable is None or usable[1] != len(hs) - 1 or usable[1] - usable[0] < 2:
@@ -157,7 +164,14 @@ def taylor_test(
         last = math.log2(rem[-2] / rem[-1])
         if not 1.15 < last < 1.85:
             break
-        step(hs[-1] / 2)
+        if not ahead:  # the next few halvings in one batch; those not needed are dropped
+            more = hs[-1] / 2.0 ** np.arange(1, AHEAD + 1)
+            vals, es = evaluate(np.vstack([_line(p, v, more), _line(p, v, -more)]))
+            ahead = [
+                (float(h), vals[i], es[i], vals[AHEAD + i], es[AHEAD + i])
+                for i, h in enumerate(more)
+            ]
+        step(*ahead.pop(0))
     return _verdict(
         np.array(hs),
         np.array(rem),
@@ -207,12 +221,39 @@ def _flat(value: Any, layout: ParamLayout, what: str) -> tuple[NDArray, float]:
 
 
 def _as64(value: Any) -> Any:
+    """Floating data as float64 (no copy when it already is: the data are only read)."""
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     if isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
         arr = np.asarray(value)
-        return arr.astype(np.float64) if np.issubdtype(arr.dtype, np.floating) else arr
+        return arr.astype(np.float64, copy=False) if np.issubdtype(arr.dtype, np.floating) else arr
     return value
+
+
+def _line(p: NDArray, v: NDArray, hs: NDArray) -> NDArray:
+    """The points ``p + h v``, one row per ``h``."""
+    return p[None, :] + hs[:, None] * v[None, :]
+
+
+class _Evaluator:
+    """Loss values at rows of flat parameters: batched through torch, else NumPy row by row.
+
+    The first batch decides: a loss that torch or ``vmap`` cannot run falls back to NumPy for
+    the whole test, so every value of one test comes from one evaluator (their rounding then
+    differs only by ε|L|, which ρ(h) allows for).
+    """
+
+    def __init__(self, loss: Callable[..., Any], layout: ParamLayout, data: tuple) -> None:
+        self.batched = batched_loss(loss, layout, data)
+        self.numpy = row_by_row(_numpy_loss(loss, layout, data))
+
+    def __call__(self, rows: NDArray) -> tuple[NDArray, NDArray]:
+        if self.batched is not None:
+            try:
+                return self.batched(rows)
+            except NotBatchable:
+                self.batched = None
+        return self.numpy(rows)
 
 
 def _numpy_loss(
