@@ -292,6 +292,10 @@ def torch_describe(dtype: str) -> tuple[str, str, float, tuple[str, ...]]:
     setting = f"{precision}, allow_tf32={torch.backends.cuda.matmul.allow_tf32}"
     eps = float(np.finfo(dtype).eps)
     if device is None:
+        onednn = getattr(getattr(torch.backends, "mkldnn", None), "matmul", None)
+        cpu_setting = getattr(onednn, "fp32_precision", "ieee")
+        if dtype == "float32" and cpu_setting != "ieee":  # "medium": bf16 on a CPU oneDNN has it
+            return "cpu", f"{setting} (oneDNN fp32_precision={cpu_setting} on cpu)", eps, ()
         return "cpu", f"{setting} (full {dtype} on cpu)", eps, ()
     where = f"{device} {torch.cuda.get_device_name(device)}"
     if dtype != "float32" or precision == "highest":
