@@ -269,7 +269,7 @@ def jax_describe(dtype: str) -> tuple[str, str, float, tuple[str, ...]]:
     eps = float(np.finfo(dtype).eps)
     if device.platform == "cpu":
         return "cpu", f"{setting} (full {dtype} on cpu)", eps, ()
-    where = f"{device.platform}:{device.id} {device.device_kind}"
+    where = f"{current().device} {device.device_kind}"  # cuda:N, as asked
     if dtype != "float32" or setting in FULL:
         return where, f"{setting} (full {dtype})", eps, ()
     eps = max(eps, REDUCED_EPS.get(setting, TF32_EPS))
