@@ -38,6 +38,7 @@ from ..validation import check_dtype, check_finite
 from ._diagnosis import Diagnosis
 from ._grad_output import call_grad
 from ._layout import unroll
+from ._on_demand import OnDemand
 from ._per_example import per_example_term
 from ._point import PointCheck, PointChecker
 from ._report import render_check
@@ -402,7 +403,7 @@ def _autodiff_backends(requested: Sequence[str] | str | None) -> tuple[list[Any]
     for n in names:
         b = backend_registry._REGISTRY[n]
         if b.is_available():
-            chosen.append(b)
+            chosen.append(OnDemand(b) if chosen else b)  # JAX beside torch: when needed
         else:
             skipped[n] = f"not installed ({b.install_hint})"
     return chosen, skipped

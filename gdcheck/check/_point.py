@@ -29,6 +29,7 @@ from ..backends._common import read_only
 from ..errors import InputError
 from ..params import ParamLayout
 from ._diagnosis import Diagnosis, diagnose
+from ._on_demand import consulted, held_back_note
 from ._witness_run import WitnessRunner
 from ._witnesses import central_differences, complex_step
 
@@ -105,11 +106,20 @@ class PointChecker(WitnessRunner):
     def gradients(
         self, tree: dict[str, NDArray], data: tuple | None = None, only: str | None = None
     ) -> dict[str, NDArray]:
-        """Flat float64 autodiff gradients per working backend (or only one) at ``tree``."""
+        """Flat float64 autodiff gradients per working backend (or only one) at ``tree``.
+
+        A backend held back for speed (:mod:`._on_demand`: JAX beside PyTorch on large data)
+        runs only where :func:`~._on_demand.consulted` says it is needed.
+        """
         out = {}
         tree64 = {k: v.astype(np.float64) for k, v in tree.items()}
         for backend in self.autodiff:
             if backend.name in self.failures or (only is not None and backend.name != only):
+                continue
+            if not consulted(backend, self.data64, out, only):
+                note = held_back_note(backend, self.data64, out)
+                if note not in self.notes:
+                    self.notes.append(note)
                 continue
             try:
                 if data is None:
