@@ -118,6 +118,40 @@ def test_cli_bad_device_options_exit_2(argv, capsys):
     assert argv[0] in err and "Traceback" not in err
 
 
+@pytest.fixture
+def cpu_as_gpu(monkeypatch):
+    """``cuda:0`` played by the CPU devices: the GPU code paths (explicit device_put, .to(),
+    .cpu(), the GPU's info) run here, computing what the CPU computes."""
+    from gdcheck.backends import torch_backend
+
+    def fake_torch_device():
+        return torch.device("cpu") if _device.current().on_gpu else None
+
+    monkeypatch.setattr(_device, "_sees", lambda name, index: (True, f"{name} sees a fake GPU"))
+    monkeypatch.setattr(_device, "_jax_gpus", lambda: jax.devices("cpu"))
+    monkeypatch.setattr(_device, "torch_device", fake_torch_device)
+    monkeypatch.setattr(torch_backend, "torch_device", fake_torch_device)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
+
+
+def test_the_gpu_code_paths_run_and_record_the_gpu(cpu_as_gpu):
+    on_cpu = _tutorial(steps=30)
+    placed = _tutorial(steps=30, device="cuda")
+    for name in ("jax", "torch"):
+        np.testing.assert_array_equal(
+            placed.runs[name].trajectory.weights, on_cpu.runs[name].trajectory.weights
+        )
+        np.testing.assert_array_equal(
+            placed.runs[name].shadow_grads, on_cpu.runs[name].shadow_grads
+        )
+    assert placed.runs["jax"].info.device == "cuda:0 cpu"
+    assert placed.runs["torch"].info.device == "cpu Fake GPU"  # torch.device('cpu') stood in
+    assert placed.runs["jax"].info.matmul_precision.startswith("default (reduced")
+    assert placed.runs["jax"].info.effective_eps == 2.0**-10  # JAX's default, on a GPU
+    assert placed.passed and not placed.findings
+    assert any("ran on cuda:0" in n for n in placed.notes)
+
+
 # -- matmul precision: applied, recorded, restored --------------------------------------------
 @pytest.fixture
 def user_precision():

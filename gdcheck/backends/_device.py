@@ -267,7 +267,7 @@ def jax_describe(dtype: str) -> tuple[str, str, float, tuple[str, ...]]:
     device = jax_device() or jax.devices()[0]
     setting = jax.config.jax_default_matmul_precision or "default"
     eps = float(np.finfo(dtype).eps)
-    if device.platform == "cpu":
+    if not current().on_gpu:
         return "cpu", f"{setting} (full {dtype} on cpu)", eps, ()
     where = f"{current().device} {device.device_kind}"  # cuda:N, as asked
     if dtype != "float32" or setting in FULL:
