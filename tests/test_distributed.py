@@ -1,12 +1,14 @@
 """Data-parallel cross-check: shards, the handwritten reduce, DDP and jax.sharding, faults.
 
 Process start-up dominates (each DDP launch imports torch._dynamo in every worker), so the
-launches are few: one clean run with both engines, one run with two planted worker faults,
-one dying worker, one hanging worker. The mistakes planted through ``reduce`` run in-process.
+launches are few: one clean run with both engines on a memory-mapped ``.npy``, one run with
+two planted worker faults, one dying worker, one hanging worker. The mistakes planted through
+``reduce`` (the benchmark's own, :mod:`gdcheck.distributed._planted`) run in-process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -15,6 +17,8 @@ import pytest
 
 import gdcheck
 from gdcheck.distributed import crosscheck_parallel, split
+from gdcheck.distributed._mapped import Mapped, worker_sources
+from gdcheck.distributed._planted import FAULT_FINDINGS, PLANTED_FAULTS, PLANTED_REDUCE
 from gdcheck.errors import InputError
 
 pytest.importorskip("torch")
@@ -26,32 +30,6 @@ SERIES = [
     ("logistic_regression", gdcheck.models.logistic_regression, 0.5),
     ("softmax_regression", gdcheck.models.softmax_regression, 0.5),
     ("mlp", lambda: gdcheck.models.mlp(hidden=8), 0.5),
-]
-
-
-def _sum(gs: list, sizes: list) -> np.ndarray:
-    return sum(gs)
-
-
-def _plain_mean(gs: list, sizes: list) -> np.ndarray:
-    return sum(gs) / len(gs)
-
-
-def _first_shard(gs: list, sizes: list) -> np.ndarray:
-    return gs[0]
-
-
-def _half(gs: list, sizes: list) -> np.ndarray:
-    m = sum(sizes)
-    return sum(g * (s / m) for g, s in zip(gs, sizes, strict=True)) * 0.5
-
-
-# (name, reduce, kind, text the message must contain); W = 3 over 101 examples: 34, 34, 33
-PLANTED_REDUCE = [
-    ("sum", _sum, "sum_not_mean", "summed across workers where a mean is meant"),
-    ("plain mean", _plain_mean, "unweighted_mean", "shard 0: 34, shard 1: 34, shard 2: 33"),
-    ("one shard", _first_shard, "missing_allreduce", "shard 0's own gradient"),
-    ("half", _half, "scaled", "0.5 ×"),
 ]
 
 
@@ -134,23 +112,61 @@ def test_bad_fault_and_backend_messages() -> None:
         crosscheck_parallel(model, *data, workers=3, faults={"stale_worker": 1}, backends="jax")
 
 
-def test_ddp_and_jax_agree_with_single_process_every_step() -> None:
+def test_workers_get_references_to_their_own_shard_of_a_memmap(tmp_path) -> None:
+    X, y = _tutorial()
+    np.save(tmp_path / "X.npy", X)
+    Xm = np.load(tmp_path / "X.npy", mmap_mode="r")
+    model = gdcheck.models.linear_regression()
+    shards = split(model.prepare(X, y), -1, 3)
+    sources, prepare = worker_sources(model, (Xm, y), shards, "float64")
+    assert prepare
+    for (ref, y_shard), lo, mi in zip(sources, shards.starts, shards.sizes, strict=True):
+        assert isinstance(ref, Mapped) and ref.shape == (1, mi)  # the raw X, before the ones row
+        np.testing.assert_array_equal(ref.open(), X[:, lo : lo + mi])
+        assert y_shard.shape == (1, mi)
+    # a prepare that uses every example (centring) cannot run per shard: bytes instead
+    centred = dataclasses.replace(model, prepare=lambda X, y: model.prepare(X - X.mean(), y))
+    sources, prepare = worker_sources(
+        centred, (Xm, y), split(centred.prepare(X, y), -1, 3), "float64"
+    )
+    assert not prepare and not any(isinstance(d, Mapped) for s in sources for d in s)
+
+
+def test_ddp_and_jax_agree_with_single_process_every_step(tmp_path) -> None:
     pytest.importorskip("jax")
+    X, y = _tutorial()
+    np.save(tmp_path / "X.npy", X)
+    Xm = np.load(tmp_path / "X.npy", mmap_mode="r")
     res = crosscheck_parallel(
-        gdcheck.models.linear_regression(), *_tutorial(), workers=3, steps=10, timeout=100
+        gdcheck.models.linear_regression(), Xm, y, workers=3, steps=10, timeout=100
     )
     assert res.passed, res.summary()
     assert set(res.engines) == {"reference", "torch_ddp", "jax_sharded"}
     assert res.shard_sizes == (34, 34, 33) and res.world_size == 3
+    assert any("memory-maps its own shard" in n for n in res.notes)
     for engine in ("torch_ddp", "jax_sharded"):
         assert len(res.grad_error[engine]) == 11
         assert res.grad_error[engine].max() <= 1e-12
         assert res.spread[engine].max() == 0.0  # the workers agree bit for bit
     assert "NOT FOUND" not in res.engines["jax_sharded"]["all-reduce"]
+    assert len(res.peak_rss_mb["torch_ddp"]) == 3 and min(res.peak_rss_mb["torch_ddp"]) > 0
+    startup, loop = res.seconds["torch_ddp_startup"], res.seconds["torch_ddp_loop"]
+    assert 0 < startup < res.seconds["torch_ddp"] and 0 < loop < res.seconds["torch_ddp"]
     report = json.loads(json.dumps(res.to_dict()))
     assert report["passed"] and report["shard_sizes"] == [34, 34, 33]
     assert report["engines"]["torch_ddp"]["version"].startswith("2.")
     assert _children() == []
+
+
+def test_jax_with_equal_shards_differentiates_the_models_own_loss() -> None:
+    pytest.importorskip("jax")
+    res = crosscheck_parallel(
+        gdcheck.models.linear_regression(), *_tutorial(100), workers=2, steps=5, backends="jax"
+    )
+    assert res.passed, res.summary()
+    assert res.shard_sizes == (50, 50)
+    assert res.engines["jax_sharded"]["unequal shards"].startswith("none")
+    assert res.grad_error["jax_sharded"].max() <= 1e-12 and res.spread["jax_sharded"].max() == 0
 
 
 def test_ddp_worker_faults_are_named_with_worker_and_step() -> None:
@@ -160,16 +176,13 @@ def test_ddp_worker_faults_are_named_with_worker_and_step() -> None:
         workers=4,
         steps=8,
         backends="torch",
-        faults={"stale_worker": 1, "from_step": 3, "skip_allreduce_worker": 3},
+        faults=PLANTED_FAULTS,
         timeout=100,
     )
     assert not res.passed
-    got = {(f.kind, f.worker, f.step) for f in res.findings}
-    assert ("missing_allreduce", 3, 0) in got
-    assert ("worker_drift", 3, 1) in got
-    assert ("worker_drift", 1, 4) in got
-    drift = next(f for f in res.findings if f.kind == "worker_drift" and f.worker == 1)
-    assert "worker 1's weights leave the other workers' at step 4" in drift.message
+    for _, kind, worker, step, text in FAULT_FINDINGS:
+        found = [f for f in res.findings if (f.kind, f.worker) == (kind, worker)]
+        assert found and found[0].step == step and text in found[0].message, res.summary()
     assert res.spread["torch_ddp"][0] == 0.0 and res.spread["torch_ddp"][1] > 0
     assert _children() == []
 

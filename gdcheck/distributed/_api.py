@@ -40,6 +40,7 @@ from ..trajectory._tolerance import drift_tolerances
 from ..validation import check_dtype, check_lr, check_steps
 from . import _findings as judge
 from ._jax_sharded import run_jax
+from ._mapped import worker_sources
 from ._reference import Reduce, run_reference, single_process
 from ._result import ParallelFinding, ParallelResult
 from ._shards import Shards, examples_axis, split
@@ -158,12 +159,21 @@ def crosscheck_parallel(
 
     with tempfile.TemporaryDirectory(prefix="gdcheck-dp-") as tmp:
         directory = Path(tmp)
-        write_spec(directory, _spec(problem, shards, steps, faults, timeout))
+        sources, prepare_in_worker = worker_sources(model, tuple(data), shards, dtype)
+        spec = _spec(problem, shards, steps, faults, timeout)
+        write_spec(directory, {**spec, "shards": sources, "prepare_in_worker": prepare_in_worker})
+        if prepare_in_worker:
+            result.notes.append(
+                "each worker memory-maps its own shard of the .npy and prepares it itself."
+            )
         if "torch" in chosen:
             import torch
 
             ddp = run_ddp(directory, shards.world_size, timeout)
             seconds["torch_ddp"], seconds["torch_ddp_loop"] = ddp.seconds, ddp.loop_seconds
+            seconds.update({f"torch_ddp_{k}": v for k, v in ddp.phases.items()})
+            result.peak_rss_mb["torch_ddp"] = ddp.peak_rss_mb
+            result.peak_rss_mb["torch_ddp_before_data"] = ddp.base_rss_mb
             result.engines["torch_ddp"] = {
                 "library": "torch",
                 "version": torch.__version__,
@@ -177,13 +187,16 @@ def crosscheck_parallel(
                 judge_engine("torch_ddp", ddp.weights, ddp.grads)
         if "jax" in chosen:
             jx = run_jax(directory, shards.world_size, timeout)
-            seconds["jax_sharded"] = jx.seconds
+            seconds["jax_sharded"], seconds["jax_sharded_loop"] = jx.seconds, jx.loop_seconds
+            result.peak_rss_mb["jax_sharded"] = [jx.peak_rss_mb]
             result.engines["jax_sharded"] = {
                 "library": "jax",
                 "version": jx.version,
                 "all-reduce": "XLA's, from jit(value_and_grad) over NamedSharding(Mesh(W))"
                 + ("" if jx.allreduce or jx.failure else " (NOT FOUND in the compiled HLO)"),
-                "unequal shards": "padded with zero-weight examples; loss Σ_j ω_j C(w; x_j)",
+                "unequal shards": "padded with zero-weight examples; loss Σ_j ω_j C(w; x_j)"
+                if len(set(shards.sizes)) > 1
+                else "none: the model's loss on the whole sharded data",
                 "update": optimizer.optax_config,
             }
             if jx.failure is not None:
@@ -310,10 +323,11 @@ def _spec(problem: Any, shards: Shards, steps: int, faults: dict, timeout: float
         "w0": np.asarray(problem.w0),
         "world_size": shards.world_size,
         "sizes": list(shards.sizes),
-        "shards": [tuple(s) for s in shards.data],
         "axis": shards.axis,
         "cut": list(shards.split),
-        "full_data": tuple(problem.data),
+        "replicated": tuple(
+            None if c else d for d, c in zip(problem.data, shards.split, strict=True)
+        ),
         "faults": faults,
         "timeout": float(timeout),
     }

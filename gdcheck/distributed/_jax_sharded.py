@@ -5,6 +5,7 @@ The examples axis is laid over a one-axis ``Mesh`` of W devices (``NamedSharding
 ``value_and_grad`` compiles one SPMD program: each device differentiates its own examples and
 XLA adds the all-reduce of the gradient (the compiled HLO is checked to contain one).
 
+**Equal shards** (:math:`W \mid m`): the loss is the model's own, on the whole sharded data.
 **Unequal shards: zero-weight padding, and a weighted loss.** ``NamedSharding`` needs equal
 pieces, so each shard is padded to :math:`\max_i m_i` with copies of its last example, and the
 loss is a weighted sum of the model's own loss on one example at a time (``vmap``):
@@ -14,6 +15,10 @@ loss is a weighted sum of the model's own loss on one example at a time (``vmap`
 
 which is :math:`C(w)` for a mean-over-examples cost plus a weights-only term :math:`R(w)`
 (the one-example cost carries :math:`R` once, and the real weights sum to 1).
+
+Each device's piece is read from its own shard (memory-mapped where the data are) and put on
+that device alone, then assembled with ``jax.make_array_from_single_device_arrays``: no
+concatenated copy of the data. The process still holds every device's piece: all of X.
 
 On CPU the W devices come from ``XLA_FLAGS=--xla_force_host_platform_device_count=W``, which
 must be set before JAX starts: the run is a subprocess (``python -m
@@ -35,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ._worker import read_spec
+from ._worker import peak_rss_mb, read_shard, read_spec
 
 OUTPUT = "jax.npz"
 
@@ -51,6 +56,10 @@ class JaxRun:
     """Whether XLA's compiled program has an all-reduce (it must)."""
     version: str = ""
     failure: str | None = None
+    peak_rss_mb: float = float("nan")
+    """The one JAX process's peak RSS (it holds every device's shard), MB."""
+    loop_seconds: float = float("nan")
+    """The compiled program alone (K+1 gradients, K updates), compilation excluded."""
 
 
 def run_jax(directory: Path, world_size: int, timeout: float) -> JaxRun:
@@ -83,27 +92,52 @@ def run_jax(directory: Path, world_size: int, timeout: float) -> JaxRun:
         )
     with np.load(directory / OUTPUT) as rec:
         return JaxRun(
-            rec["weights"], rec["grads"], seconds, bool(rec["allreduce"]), str(rec["version"])
+            rec["weights"],
+            rec["grads"],
+            seconds,
+            bool(rec["allreduce"]),
+            str(rec["version"]),
+            peak_rss_mb=float(rec["peak_rss_mb"]),
+            loop_seconds=float(rec["loop_seconds"]),
         )
 
 
-def _padded(spec: dict[str, Any]) -> tuple[list[np.ndarray], np.ndarray, list[bool]]:
-    """The shards padded to the largest, laid end to end; the weights ω; which args are cut."""
-    shards, sizes, axis, cut = spec["shards"], spec["sizes"], spec["axis"], spec["cut"]
-    m, top = sum(sizes), max(sizes)
-    arrays = []
+def _placed(directory: str, spec: dict[str, Any], mesh: Any) -> tuple[list[Any], Any]:
+    """Each device's shard, read and padded one at a time and put on that device only (no
+    concatenated copy of the data), assembled with ``make_array_from_single_device_arrays``;
+    the replicated arguments on every device; and the weights ω, sharded the same way."""
+    import jax
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    sizes, axis, cut, dtype = spec["sizes"], spec["axis"], spec["cut"], spec["dtype"]
+    W, m, top = len(sizes), sum(sizes), max(sizes)
+    devices = list(mesh.devices.flat)
+    pieces: list[list[Any]] = [[] for _ in cut]
+    shapes: list[tuple[int, ...]] = [() for _ in cut]
+    for i, mi in enumerate(sizes):
+        shard = read_shard(directory, i, spec)
+        for a, is_cut in enumerate(cut):
+            if is_cut:
+                d = shard[a]
+                if mi < top:  # pad with copies of the last example (weight 0)
+                    d = np.concatenate([d, np.take(d, [mi - 1] * (top - mi), axis=axis)], axis=axis)
+                pieces[a].append(jax.device_put(d, devices[i], may_alias=True))
+                shape = list(d.shape)
+                shape[axis] = top * W
+                shapes[a] = tuple(shape)
+        del shard
+    data = []
     for a, is_cut in enumerate(cut):
-        if not is_cut:
-            arrays.append(spec["full_data"][a])
-            continue
-        pieces = []
-        for shard, mi in zip(shards, sizes, strict=True):
-            d = shard[a]
-            last = np.take(d, [mi - 1] * (top - mi), axis=axis)
-            pieces.append(np.concatenate([d, last], axis=axis))
-        arrays.append(np.concatenate(pieces, axis=axis))
-    omega = np.concatenate([[1.0 / m] * mi + [0.0] * (top - mi) for mi in sizes])
-    return arrays, omega.astype(spec["dtype"]), list(cut)
+        if is_cut:
+            parts: list[Any] = [None] * len(shapes[a])
+            parts[axis] = "workers"
+            sharding = NamedSharding(mesh, P(*parts))
+            data.append(jax.make_array_from_single_device_arrays(shapes[a], sharding, pieces[a]))
+        else:
+            data.append(jax.device_put(spec["replicated"][a], NamedSharding(mesh, P())))
+    omega = np.concatenate([[1.0 / m] * mi + [0.0] * (top - mi) for mi in sizes]).astype(dtype)
+    return data, jax.device_put(omega, NamedSharding(mesh, P("workers")))
 
 
 def _child(directory: str) -> None:
@@ -120,20 +154,14 @@ def _child(directory: str) -> None:
 
     W, axis, layout, loss = spec["world_size"], spec["axis"], spec["layout"], spec["model"].loss
     mesh = Mesh(np.array(jax.devices()[:W]), ("workers",))
-    arrays, omega, cut = _padded(spec)
-
-    def sharding(a: np.ndarray, is_cut: bool) -> NamedSharding:
-        if not is_cut:
-            return NamedSharding(mesh, P())
-        parts: list[Any] = [None] * a.ndim
-        parts[axis] = "workers"
-        return NamedSharding(mesh, P(*parts))
-
-    data = [jax.device_put(a, sharding(a, c)) for a, c in zip(arrays, cut, strict=True)]
-    omega_d = jax.device_put(omega, NamedSharding(mesh, P("workers")))
+    data, omega_d = _placed(directory, spec, mesh)
+    cut, equal = list(spec["cut"]), len(set(spec["sizes"])) == 1
     in_axes = tuple(axis if c else None for c in cut)
 
     def total(params: Any, w: Any, *d: Any) -> Any:
+        if equal:  # no padding: the model's own loss on the whole (sharded) data
+            return loss(params, *d)
+
         def one(*ex: Any) -> Any:
             full = [jnp.expand_dims(e, axis) if c else e for e, c in zip(ex, cut, strict=True)]
             return loss(params, *full)
@@ -162,7 +190,9 @@ def _child(directory: str) -> None:
     replicated = NamedSharding(mesh, P())
     p0 = jax.device_put(unflatten_with(layout, jnp.asarray(spec["w0"])), replicated)
     compiled = jax.jit(run).lower(p0, omega_d, *data).compile()
-    ws, gs = compiled(p0, omega_d, *data)
+    t0 = time.perf_counter()
+    ws, gs = jax.block_until_ready(compiled(p0, omega_d, *data))
+    loop_seconds = time.perf_counter() - t0
     per_device = np.stack([np.asarray(s.data) for s in ws.addressable_shards])
     np.savez(
         Path(directory) / OUTPUT,
@@ -170,6 +200,8 @@ def _child(directory: str) -> None:
         grads=np.asarray(gs),
         allreduce="all-reduce" in compiled.as_text(),
         version=jax.__version__,
+        peak_rss_mb=peak_rss_mb(),
+        loop_seconds=loop_seconds,
     )
 
 

@@ -79,6 +79,9 @@ class ParallelResult:
     seconds: dict[str, float]
     findings: list[ParallelFinding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    peak_rss_mb: dict[str, list[float]] = field(default_factory=dict)
+    """Per engine, each process's peak RSS in MB (``torch_ddp``: one per worker;
+    ``jax_sharded``: its one process, which holds every device's shard)."""
 
     @property
     def passed(self) -> bool:
@@ -105,6 +108,7 @@ class ParallelResult:
             "max_grad_error": self.worst(self.grad_error),
             "max_spread": self.worst(self.spread),
             "seconds": dict(self.seconds),
+            "peak_rss_mb": {k: list(v) for k, v in self.peak_rss_mb.items()},
             "findings": [f.to_dict() for f in self.findings],
             "notes": list(self.notes),
         }

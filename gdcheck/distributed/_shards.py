@@ -45,7 +45,8 @@ def examples_axis(model: Any) -> int:
 
 @dataclass(frozen=True)
 class Shards:
-    """The prepared data cut into ``W`` pieces: ``data[i]`` is worker ``i``'s tuple."""
+    """The prepared data cut into ``W`` pieces: ``data[i]`` is worker ``i``'s tuple (views of
+    the data, no copies)."""
 
     axis: int
     m: int
@@ -96,13 +97,17 @@ def split(data: tuple, axis: int, workers: int) -> Shards:
     for i in range(workers):
         lo, hi = int(bounds[i]), int(bounds[i + 1])
         shards.append(
-            tuple(
-                np.ascontiguousarray(np.take(d, np.arange(lo, hi), axis=axis)) if c else d
-                for d, c in zip(data, cut, strict=True)
-            )
+            tuple(_cut(d, axis, lo, hi) if c else d for d, c in zip(data, cut, strict=True))
         )
     sizes = tuple(int(b - a) for a, b in itertools.pairwise(bounds))
     return Shards(axis, m, sizes, tuple(int(b) for b in bounds[:-1]), tuple(shards), cut)
+
+
+def _cut(a: NDArray, axis: int, lo: int, hi: int) -> NDArray:
+    """Examples ``lo:hi`` along ``axis``: a view, no copy (a memory map stays one)."""
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(lo, hi)
+    return a[tuple(index)]
 
 
 def combine(shard_grads: list[NDArray], sizes: list[int]) -> NDArray:

@@ -33,7 +33,15 @@ class DDPRun:
     seconds: float = 0.0
     """Wall time of the launch, start-up included."""
     loop_seconds: float = 0.0
-    """The slowest worker's training loop alone."""
+    """The slowest worker's training loop alone (K+1 gradients, K updates)."""
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds from the launch, slowest worker: ``spawn`` (to the worker's entry), ``import``
+    (torch), ``init`` (``init_process_group``), ``data`` (its shard read), ``build`` (DDP),
+    ``loop``, ``shutdown`` (record, leave the group, exit, join)."""
+    peak_rss_mb: list[float] = field(default_factory=list)
+    """Each worker's peak RSS, MB."""
+    base_rss_mb: list[float] = field(default_factory=list)
+    """Each worker's peak RSS before it read its shard (torch and gloo alone), MB."""
     failure: tuple[str, int, int | None, str] | None = None
     """``(kind, step, worker, message)`` when a worker died or hung."""
 
@@ -43,7 +51,7 @@ def run_ddp(directory: Path, world_size: int, timeout: float) -> DDPRun:
     import torch.distributed as dist
     import torch.multiprocessing as mp
 
-    t0 = time.perf_counter()
+    t0, launched = time.perf_counter(), time.time()
     store = dist.TCPStore(
         "127.0.0.1",
         0,
@@ -77,12 +85,27 @@ def run_ddp(directory: Path, world_size: int, timeout: float) -> DDPRun:
         del store
     run.seconds = time.perf_counter() - t0
     if run.failure is None:
+        stamps = []
         for r in range(world_size):
             with np.load(directory / f"rank{r}.npz") as rec:
                 run.weights.append(rec["weights"])
                 run.grads.append(rec["grads"])
                 run.loop_seconds = max(run.loop_seconds, float(rec["seconds"]))
+                stamps.append(rec["stamps"] - launched)
+                run.base_rss_mb.append(float(rec["rss_mb"][0]))
+                run.peak_rss_mb.append(float(rec["rss_mb"][1]))
+        run.phases = phases(np.max(stamps, axis=0), run.seconds)
     return run
+
+
+def phases(stamps: np.ndarray, wall: float) -> dict[str, float]:
+    """Durations from the slowest worker's stamps (seconds since the launch, see ``DDPRun``)."""
+    names = ("spawn", "import", "init", "data", "build", "loop")
+    edges = np.concatenate([[0.0], stamps])
+    out = {n: float(b - a) for n, a, b in zip(names, edges[:-1], edges[1:], strict=True)}
+    out["shutdown"] = float(wall - stamps[-1])
+    out["startup"] = float(stamps[-2])
+    return out
 
 
 def _stop(processes: list) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime
 import os
 import pickle
+import resource
 import sys
 import time
 from pathlib import Path
@@ -40,17 +41,27 @@ from typing import Any
 
 import numpy as np
 
+from ._mapped import open_shard
+
 SPEC = "spec.pkl"
 COMPUTE, ALLREDUCE, DONE = 1, 2, 3
 """The phases a worker's progress word records."""
 
 
 def write_spec(directory: str | Path, spec: dict[str, Any]) -> Path:
-    """Pickle ``spec`` (with cloudpickle where installed: models are often closures)."""
+    """Pickle ``spec`` (with cloudpickle where installed: models are often closures).
+
+    ``spec["shards"]`` (one tuple per rank) goes to one file per rank, ``shard{r}.pkl``, so
+    that a worker unpickles its own shard only (a :class:`~._mapped.Mapped` reference, for a
+    memory-mapped ``.npy``, or the shard's bytes)."""
     try:
         import cloudpickle as dumper  # type: ignore[import-not-found]
     except ImportError:  # pragma: no cover - plain pickle needs module-level model functions
         dumper = pickle  # type: ignore[assignment]
+    spec = dict(spec)
+    for rank, shard in enumerate(spec.pop("shards", ())):
+        with open(Path(directory) / f"shard{rank}.pkl", "wb") as fh:
+            pickle.dump(tuple(shard), fh, protocol=pickle.HIGHEST_PROTOCOL)
     path = Path(directory) / SPEC
     with open(path, "wb") as fh:
         dumper.dump(spec, fh)
@@ -60,6 +71,18 @@ def write_spec(directory: str | Path, spec: dict[str, Any]) -> Path:
 def read_spec(directory: str | Path) -> dict[str, Any]:
     with open(Path(directory) / SPEC, "rb") as fh:
         return pickle.load(fh)
+
+
+def read_shard(directory: str | Path, rank: int, spec: dict[str, Any]) -> tuple:
+    """Worker ``rank``'s data, ready for the model's loss (see :mod:`._mapped`)."""
+    with open(Path(directory) / f"shard{rank}.pkl", "rb") as fh:
+        shard = pickle.load(fh)
+    return open_shard(shard, spec["prepare_in_worker"], spec["model"], spec["dtype"])
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, MB (``ru_maxrss``)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def progress_path(directory: str | Path, rank: int) -> Path:
@@ -77,11 +100,18 @@ def read_progress(directory: str | Path, rank: int) -> tuple[int, int]:
 
 
 def worker(rank: int, directory: str, store_port: int | None) -> None:
-    """Worker ``rank``'s whole run; writes ``directory/rank{rank}.npz``."""
+    """Worker ``rank``'s whole run; writes ``directory/rank{rank}.npz``.
+
+    ``stamps`` in the record (``time.time()``): entry, torch imported, process group joined,
+    shard read, loop start (DDP built), loop end; the launcher subtracts its own spawn time.
+    ``rss_mb``: peak RSS before the shard is read, and at the end.
+    """
+    entered = time.time()
     import torch
     import torch.distributed as dist
 
     torch.set_num_threads(1)
+    imported = time.time()
     spec = read_spec(directory)
     W, timeout = spec["world_size"], datetime.timedelta(seconds=spec["timeout"])
     fd = os.open(progress_path(directory, rank), os.O_RDWR | os.O_CREAT, 0o644)
@@ -95,8 +125,14 @@ def worker(rank: int, directory: str, store_port: int | None) -> None:
     else:
         store = dist.TCPStore("127.0.0.1", store_port, is_master=False, timeout=timeout)
         dist.init_process_group("gloo", store=store, rank=rank, world_size=W, timeout=timeout)
+    joined = time.time()
     try:
-        out = _train(rank, spec, mark)
+        base_rss = peak_rss_mb()
+        data = read_shard(directory, rank, spec)
+        read = time.time()
+        out = _train(rank, spec, mark, data)
+        out["stamps"] = np.array([entered, imported, joined, read, *out.pop("stamps")])
+        out["rss_mb"] = np.array([base_rss, peak_rss_mb()])
         np.savez(Path(directory) / f"rank{rank}.npz", **out)
         mark(spec["steps"], DONE)
     finally:
@@ -104,15 +140,14 @@ def worker(rank: int, directory: str, store_port: int | None) -> None:
         os.close(fd)
 
 
-def _train(rank: int, spec: dict[str, Any], mark: Any) -> dict[str, Any]:
+def _train(rank: int, spec: dict[str, Any], mark: Any, data: tuple) -> dict[str, Any]:
     import torch
     from torch.nn.parallel import DistributedDataParallel
 
     model, layout, faults = spec["model"], spec["layout"], spec["faults"]
     steps, W, m = spec["steps"], spec["world_size"], sum(spec["sizes"])
     shard = tuple(
-        torch.from_numpy(np.ascontiguousarray(d)) if isinstance(d, np.ndarray) else d
-        for d in spec["shards"][rank]
+        torch.from_numpy(np.ascontiguousarray(d)) if isinstance(d, np.ndarray) else d for d in data
     )
     scale = W * spec["sizes"][rank] / m
 
@@ -142,6 +177,7 @@ def _train(rank: int, spec: dict[str, Any], mark: Any) -> dict[str, Any]:
     stale = faults.get("stale_worker") == rank
     from_step = int(faults.get("from_step", 0))
     skip = faults.get("skip_allreduce_worker") == rank
+    built = time.time()
     t0 = time.perf_counter()
     for k in range(steps + 1):
         mark(k, COMPUTE)
@@ -161,7 +197,9 @@ def _train(rank: int, spec: dict[str, Any], mark: Any) -> dict[str, Any]:
         grads[k] = np.concatenate([leaf.grad.numpy().ravel() for leaf in leaves])
         if k < steps and not (stale and k >= from_step):
             opt.step()
-    return {"weights": weights, "grads": grads, "seconds": time.perf_counter() - t0}
+    seconds = time.perf_counter() - t0
+    stamps = [built, built + seconds]  # loop start (DDP built), loop end
+    return {"weights": weights, "grads": grads, "seconds": seconds, "stamps": stamps}
 
 
 def _planted_failure(faults: dict[str, Any], rank: int, k: int) -> None:
