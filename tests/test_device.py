@@ -150,6 +150,7 @@ def test_the_gpu_code_paths_run_and_record_the_gpu(cpu_as_gpu):
     assert placed.runs["jax"].info.effective_eps == 2.0**-10  # JAX's default, on a GPU
     assert placed.passed and not placed.findings
     assert any("ran on cuda:0" in n for n in placed.notes)
+    assert any(n.startswith("JAX ran float32 matmuls at default precision") for n in placed.notes)
 
 
 # -- matmul precision: applied, recorded, restored --------------------------------------------

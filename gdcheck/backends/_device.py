@@ -192,7 +192,8 @@ def matmul_precision(setting: str | None, names: Iterable[str] = LIBRARIES) -> I
 def runs_on_device(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator for an entry point with ``device``, ``matmul_precision`` and ``backends``
     arguments: they are checked (a GPU that a chosen library lacks is refused up front) and
-    the call runs :func:`placed` there; a result with ``notes`` gets one saying so."""
+    the call runs :func:`placed` there; a result with ``notes`` gets one saying so, and each
+    backend's own note on a reduced precision."""
     signature = inspect.signature(fn)
 
     @functools.wraps(fn)
@@ -207,8 +208,11 @@ def runs_on_device(fn: Callable[..., Any]) -> Callable[..., Any]:
         check_available(placement, names)
         with placed(placement, names):
             result = fn(*args, **kwargs)
-        if placement != Placement() and isinstance(getattr(result, "notes", None), list):
-            result.notes.append(placement_note(placement))
+        notes = getattr(result, "notes", None)
+        if placement != Placement() and isinstance(notes, list):
+            notes.append(placement_note(placement))
+            for run in getattr(result, "runs", {}).values():  # a reduced precision, by library
+                notes.extend(n for n in run.info.notes if n not in notes)
         return result
 
     return wrapper
