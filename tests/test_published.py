@@ -3,10 +3,11 @@ mistake fails with the kind named in the catalogue, and the Taylor test agrees."
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import gdcheck
-from gdcheck.examples.published import CASES
+from gdcheck.examples.published import CASES, REG, C, D, X, Y, svm_grad_naive, svm_loss
 
 BACKENDS = ("torch",)
 MISTAKES = [(c, m) for c in CASES for m in c.mistakes]
@@ -73,3 +74,56 @@ def test_messages_name_the_mistake(case_name, mistake_name, fragment):
         case.loss, mistake.grad, case.params, *case.data, backends=BACKENDS, **case.kwargs
     )
     assert fragment in res.diagnosis.message, res.diagnosis.message
+
+
+def _svm_with_bias_loss(p, X, y, reg):
+    xp = gdcheck.namespace(p)
+    S = X @ p["W"] + p["b"]
+    Yh = xp.astype(y[:, None] == xp.arange(S.shape[1])[None, :], S.dtype)
+    correct = xp.sum(S * Yh, axis=1, keepdims=True)
+    margins = xp.maximum(S - correct + 1.0, 0.0) * (1 - Yh)
+    return xp.sum(margins) / X.shape[0] + reg * xp.sum(p["W"] * p["W"])
+
+
+def _svm_with_bias_grad(p, X, y, reg, correct_term=True):
+    """svm_loss_naive's loop (ACCIPD/py-cs231) with a bias b beside W, dict params."""
+    dW, db = np.zeros(p["W"].shape), np.zeros(p["b"].shape)
+    for i in range(X.shape[0]):
+        s = X[i] @ p["W"] + p["b"]
+        for j in range(dW.shape[1]):
+            if j != y[i] and s[j] - s[y[i]] + 1 > 0:
+                dW[:, j] += X[i]
+                db[j] += 1
+                if correct_term:
+                    dW[:, y[i]] -= X[i]
+                    db[y[i]] -= 1
+    return {"W": dW / X.shape[0] + 2 * reg * p["W"], "b": db / X.shape[0]}
+
+
+def test_the_forgotten_correct_class_term_is_named_with_dict_params_too():
+    rng = np.random.default_rng(5)
+    p = {"W": rng.standard_normal((D, C)) * 0.5, "b": rng.standard_normal(C) * 0.1}
+    ok = gdcheck.check_gradient(_svm_with_bias_loss, _svm_with_bias_grad, p, X, Y, REG)
+    assert ok.passed, str(ok)
+
+    def forgot(p, X, y, reg):
+        return _svm_with_bias_grad(p, X, y, reg, correct_term=False)
+
+    res = gdcheck.check_gradient(_svm_with_bias_loss, forgot, p, X, Y, REG, backends=BACKENDS)
+    assert not res.passed and res.diagnosis.kind == "structured", str(res)
+    assert "W, b: one example's worth per column" in res.diagnosis.message
+    assert "a in entry y[i] of b" in res.diagnosis.message
+
+
+def test_a_difference_of_no_per_example_form_stays_unexplained():
+    """A wrong gradient whose single-example differences do not live in column y[i] alone."""
+    rng = np.random.default_rng(6)
+    W = rng.standard_normal((D, C)) * 0.5
+
+    def noisy(W, X, y, reg):  # each example's term leaks into the next class column
+        g = svm_grad_naive(W, X, y, reg)
+        return g + np.roll(g - 2 * reg * W, 1, axis=1) * 0.3 + 0.01 * np.sin(W)
+
+    res = gdcheck.check_gradient(svm_loss, noisy, W, X, Y, REG, backends=BACKENDS)
+    assert not res.passed and res.diagnosis.kind == "unexplained", str(res)
+    assert "one example's worth" not in res.diagnosis.message

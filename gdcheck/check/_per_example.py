@@ -54,7 +54,7 @@ def per_example_term(
     y = data64[labels[0]]
     feats = [a for a in data64 if isinstance(a, np.ndarray) and a.ndim == 2 and a.dtype.kind == "f"]
     eps = float(np.finfo(next(iter(tree.values())).dtype).eps)
-    seen: list[tuple[int, str, float]] = []
+    seen: list[tuple[int, str, float]] = []  # (example, blocks, a)
     with np.errstate(all="ignore"):
         for i in range(min(n, TRIES)):
             one = tuple(_row(a, i, n) for a in data_user)
@@ -72,7 +72,7 @@ def per_example_term(
                 seen.append((i, *found))
             if len(seen) == PROBES:
                 break
-    names = {name for _, name, _ in seen}
+    names = {name for _, name, _ in seen}  # the same blocks on every example
     if len(seen) < 2 or len(names) != 1:
         return None
     (name,) = names
@@ -88,7 +88,8 @@ def per_example_term(
         "structured",
         "no constant factor, sign, transpose or reordering fits, but the difference "
         f"(yours − {ctx.ref_label}) has a shape: {name}: one example's worth per column — on "
-        f"one example i alone it lives in column y[i] only and is a·X[i] (a = {shown} on "
+        f"one example i alone it lives in column y[i] only and is a·X[i]{_bias(layout, name)} "
+        f"(a = {shown} on "
         f"examples {at}), so on the batch column j of the difference is Σ_(i: y[i] = j) "
         f"a_i·X[i] (÷ N for a mean){_shape(layout, d, name)}: the correct class's term is "
         f"{what}.",
@@ -126,17 +127,18 @@ def _row(a: Any, i: int, n: int) -> Any:
 def _one_example(
     layout: ParamLayout, d: NDArray, rows: list[NDArray], y: int, scale: float, eps: float
 ) -> tuple[str, float] | None:
-    """``(block, a)`` when ``d`` is ``a·x·e_yᵀ`` in one block (``("", 0)`` when d is 0), else None."""
+    """``(blocks, a)`` when every block of ``d`` that is not 0 is ``a·x·e_yᵀ`` (a weight
+    matrix) or ``a·e_y`` (a bias), with one ``a``; ``("", 0)`` when d is 0; else None."""
     tol = 1e3 * eps * max(scale, 1e-300)
     if np.all(np.abs(d) <= tol):
         return "", 0.0
-    start, hit = 0, None
+    start, hits = 0, []
     for name, shape, size in zip(layout.names, layout.shapes, layout.sizes, strict=True):
         db = d[start : start + size].reshape(shape)
         start += size
         if np.all(np.abs(db) <= tol):
             continue
-        if hit is not None or not shape or y >= shape[-1]:
+        if not shape or y >= shape[-1]:
             return None
         rest = np.delete(db, y, axis=-1)
         col = db[..., y]
@@ -146,16 +148,18 @@ def _one_example(
         for x in cands:
             a = float(np.ravel(col) @ np.ravel(x)) / float(np.ravel(x) @ np.ravel(x) or 1.0)
             if a != 0 and np.all(np.abs(np.ravel(col) - a * np.ravel(x)) <= tol):
-                hit = (name, a)
+                hits.append((name, a))
                 break
         else:
             return None
-    return hit
+    if not hits or any(abs(a / hits[0][1] - 1) > 1e-6 for _, a in hits):
+        return None
+    return ", ".join(n for n, _ in hits), hits[0][1]
 
 
-def _shape(layout: ParamLayout, d: NDArray, name: str) -> str:
-    """`` (every column, rank 4)``: where the batch difference of ``name`` lives."""
-    i = layout.names.index(name)
+def _shape(layout: ParamLayout, d: NDArray, names: str) -> str:
+    """`` (on the batch: 4 of 4 columns, rank 4)``: where the first matrix's difference lives."""
+    i = layout.names.index(names.split(", ")[0])
     start = sum(layout.sizes[:i])
     db = d[start : start + layout.sizes[i]].reshape(layout.shapes[i])
     if db.ndim != 2:
@@ -163,3 +167,8 @@ def _shape(layout: ParamLayout, d: NDArray, name: str) -> str:
     cols = int(np.count_nonzero(np.abs(db).max(axis=0) > 0))
     rank = int(np.linalg.matrix_rank(db))
     return f" (on the batch: {cols} of {db.shape[1]} columns, rank {rank})"
+
+
+def _bias(layout: ParamLayout, names: str) -> str:
+    vectors = [n for n in names.split(", ") if len(layout.shapes[layout.names.index(n)]) == 1]
+    return f", and a in entry y[i] of {', '.join(vectors)}" if vectors else ""
