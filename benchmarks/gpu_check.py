@@ -11,7 +11,17 @@
    float32 on ``cuda`` at ``--matmul-precision`` default, high and highest: the findings of each
    (at default JAX's reduced precision is expected as a ``precision`` finding, at highest none).
 
-Without a GPU it exits 2 with one line saying what each library sees (CI has none).
+Without a GPU it exits 2 with one line saying what each library sees (CI has none);
+``--rehearse-on-cpu`` walks through every step at a small size on the CPU.
+
+Predictions, written before any GPU run (H200, ~4.8 TB/s; 0.4 GB of X reads in ~0.1 ms):
+a step of gradient descent is two passes over X (``Xᵀw``, then ``X r``), so JAX's warm
+``lax.scan`` step at ``highest`` takes ~2 reads, at ``default`` no fewer (DESIGN.md measured it
+2× slower at (1001, 1e6): 3.7 ms against 1.9 ms); torch's loop ~2 reads plus a kernel launch
+and a ``.item()`` sync a step, so 2–4 reads at this size. At (1001, 1e5) float32, ``default``
+gives JAX a ``precision`` finding with a relative error ~5e-5 and ``highest`` none; torch at
+``high`` (TF32) likewise, at ``default`` (torch's own: highest) none. The tutorial's (2, 500)
+dot may be too small for a reduced-precision kernel: no finding there is a possible outcome.
 """
 
 from __future__ import annotations
