@@ -211,3 +211,32 @@ def test_data_by_keyword_reaches_both_functions_by_name():
     res = gdcheck.check_gradient(cost, grad, THETA, X=X, Yh=YH, backends=BACKENDS)
     assert res.passed, str(res)
     assert seen == {"loss": (X.shape, YH.shape), "grad": (X.shape, YH.shape)}
+
+
+# ---- gdcheck check FILE.py with a module-level LAYOUT ----------------------------------------
+
+ROW_MAJOR_FILE = """
+import numpy as np
+from gdcheck.examples.published import NN_LAYOUT as LAYOUT, nn_cost as loss, nn_grad
+
+ORDER = "F"
+rng = np.random.default_rng(0)
+params = rng.standard_normal(43) * 0.5
+data = (rng.standard_normal((20, 4)), np.eye(3)[rng.integers(0, 3, 20)])
+
+def grad(theta, X, Yh):
+    return nn_grad(theta, X, Yh, order="C")   # unrolled row-major: the bug
+"""
+
+
+def test_the_cli_reads_a_files_layout_and_order(tmp_path, capsys):
+    from gdcheck.cli import main
+
+    f = tmp_path / "ex4.py"
+    f.write_text(ROW_MAJOR_FILE)
+    assert main(["check", str(f), "--backends", "torch"]) == 1
+    out = capsys.readouterr().out
+    assert "permuted" in out and "unrolled in order 'C'" in out and "Theta2[" in out
+    f.write_text(ROW_MAJOR_FILE.replace('ORDER = "F"', 'ORDER = "X"'))
+    assert main(["check", str(f), "--backends", "torch"]) == 2
+    assert "order='X'; use 'C'" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """``gdcheck check FILE.py``: check the handwritten gradient (and update) a file defines.
 
 The file defines ``loss(params, *data)``, ``grad(params, *data)``, ``data`` (a tuple), and
-``params`` or ``init(*data)``; optionally ``dtype``. That is a one-point check
+``params`` or ``init(*data)``; optionally ``dtype``, and ``LAYOUT`` / ``ORDER`` for a flat,
+unrolled parameter vector (``check_gradient(layout=, order=)``). That is a one-point check
 (:func:`gdcheck.check_gradient`). With ``--steps K`` and an ``init``, the file's model —
 ``gdcheck.Model(name=<file stem>, loss, grad, init, update)``, with the optional ``update``,
 ``optimizer`` (a :mod:`gdcheck.optim` object) and ``lr`` — is cross-checked along K steps
@@ -189,6 +190,8 @@ def run_here(args: argparse.Namespace) -> int:
         dtype=args.dtype or ns.get("dtype"),
         witnesses=args.witnesses,
         seed=args.seed,
+        layout=ns.get("LAYOUT"),
+        order=ns.get("ORDER"),
     )
     text = str(result)
     print(text.splitlines()[0] if args.quiet else text)
