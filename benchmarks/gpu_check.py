@@ -100,9 +100,10 @@ def _gpu_libraries() -> dict[str, str]:
     seen, found = [], {}
     for name in _device.LIBRARIES:
         try:
-            ok, words = _device._sees(name, 0)
+            count, words = _device._sees(name)
         except ImportError:
-            ok, words = False, f"{name} is not installed"
+            count, words = 0, f"{name} is not installed"
+        ok = count > 0
         seen.append(words)
         if ok:
             found[name] = words

@@ -94,6 +94,14 @@ def test_a_gpu_index_no_library_has_is_refused_even_with_a_gpu():
         _tutorial(steps=2, device="cuda:99", backends=("numpy", "torch"))
 
 
+def test_an_index_beyond_the_gpus_names_them_and_asks_for_another(cpu_as_gpu):
+    with pytest.raises(BackendUnavailable) as info:
+        _tutorial(steps=2, device="cuda:1")
+    text = str(info.value)
+    assert "jax sees a fake GPU; torch sees a fake GPU" in text
+    assert "Pass a GPU index that jax and torch see(s)" in text and "install" not in text
+
+
 def test_a_gpu_for_numpy_alone_is_refused():
     with pytest.raises(InputError, match="only numpy"):
         _tutorial(steps=2, device="cuda", backends=("numpy",))
@@ -127,7 +135,7 @@ def cpu_as_gpu(monkeypatch):
     def fake_torch_device():
         return torch.device("cpu") if _device.current().on_gpu else None
 
-    monkeypatch.setattr(_device, "_sees", lambda name, index: (True, f"{name} sees a fake GPU"))
+    monkeypatch.setattr(_device, "_sees", lambda name: (1, f"{name} sees a fake GPU"))
     monkeypatch.setattr(_device, "_jax_gpus", lambda: jax.devices("cpu"))
     monkeypatch.setattr(_device, "torch_device", fake_torch_device)
     monkeypatch.setattr(torch_backend, "torch_device", fake_torch_device)

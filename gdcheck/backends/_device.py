@@ -112,39 +112,47 @@ def check_available(placement: Placement, names: Iterable[str]) -> None:
             f"device {placement.device!r} moves jax and torch; only numpy (the CPU reference) "
             "would run. Add jax or torch to the backends, or run on the CPU."
         )
-    seen = {name: _sees(name, placement.index) for name in names}
-    missing = [name for name, (ok, _) in seen.items() if not ok]
+    seen = {name: _sees(name) for name in names}
+    missing = [name for name, (count, _) in seen.items() if count <= placement.index]
     if not missing:
         return
     keep = [n for n in ("numpy", *names) if n not in missing]
+    no_gpu = [n for n in missing if seen[n][0] == 0]
+    fixes = [f"install a CUDA build ({'; '.join(INSTALL[n] for n in no_gpu)})"] if no_gpu else []
+    if len(no_gpu) < len(missing):
+        fixes.append(f"pass a GPU index that {' and '.join(missing)} see(s)")
+    if len(keep) > 1:
+        fixes.append(f"run only --backends {','.join(keep)}")
     raise BackendUnavailable(
         f"device {placement.device!r} is not available: "
         + "; ".join(words for _, words in seen.values())
-        + ". Install a CUDA build ("
-        + "; ".join(INSTALL[n] for n in missing)
-        + "), "
-        + (f"run only --backends {','.join(keep)}, " if len(keep) > 1 else "")
-        + "or run on --device cpu (device='cpu')."
+        + ". "
+        + _sentence(", ".join(fixes))
+        + ", or run on --device cpu (device='cpu')."
     )
 
 
-def _sees(name: str, index: int) -> tuple[bool, str]:
-    """(whether ``name`` has GPU ``index``, what it sees, in words)."""
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _sees(name: str) -> tuple[int, str]:
+    """(how many CUDA GPUs ``name`` sees, what it sees in words)."""
     if name == "torch":
         import torch
 
         if not torch.cuda.is_available():
             build = " (a CPU build)" if torch.version.cuda is None else ""
-            return False, f"torch {torch.__version__} has no CUDA{build}"
+            return 0, f"torch {torch.__version__} has no CUDA{build}"
         count = torch.cuda.device_count()
         names = [torch.cuda.get_device_name(i) for i in range(count)]
-        return index < count, f"torch sees {count} CUDA device(s) {names}"
+        return count, f"torch sees {count} CUDA device(s) {names}"
     gpus = _jax_gpus()
     if not gpus:
         import jax
 
-        return False, f"jax {jax.__version__} sees {jax.devices()}"
-    return index < len(gpus), f"jax sees {gpus}"
+        return 0, f"jax {jax.__version__} sees {jax.devices()}"
+    return len(gpus), f"jax sees {gpus}"
 
 
 def _jax_gpus() -> list[Any]:
