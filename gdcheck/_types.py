@@ -43,6 +43,14 @@ class Trajectory:
     seconds: float = 0.0
     error: str | None = None
     """Why the backend stopped early (it raised), or None."""
+    steps_at: NDArray | None = None
+    """``crosscheck(record_every=K)``: the step index of each row (0, K, 2K, …, the last);
+    None when every step is a row (row k is step k). ``diverged_at`` is always a step."""
+    after: NDArray | None = None
+    """The reference with K > 1: ``w_{t+1}`` after each recorded ``t`` below the last, (R−1, p)."""
+    state: dict[str, NDArray] | None = None
+    """The reference with K > 1: the claimed optimizer's textbook state (``gdcheck.optim``) fed
+    the reference's gradients, at each recorded ``t``: ``{"step": (R,), slot: (R, p)}``."""
 
 
 @dataclass
@@ -72,12 +80,17 @@ class Backend(Protocol):
         """Loss and gradient at each row of ``weights`` (on ``data`` instead, when given)."""
         ...
 
-    def trajectory(self, problem: Any, steps: int) -> Trajectory:
-        """The backend's own run: its gradient and its library's optimizer, from ``init``."""
+    def trajectory(self, problem: Any, steps: int, record_every: int = 1) -> Trajectory:
+        """The backend's own run: its gradient and its library's optimizer, from ``init``;
+        rows at steps 0, K, 2K, … and the last (K = ``record_every``)."""
         ...
 
-    def update_shadow(self, problem: Any, weights: NDArray, grads: NDArray) -> NDArray:
-        """``w_{k+1}`` by the library's optimizer from ``w_k`` and the reference's ``g_k``."""
+    def update_shadow(
+        self, problem: Any, weights: NDArray, grads: NDArray, state: dict | None = None
+    ) -> NDArray:
+        """``w_{k+1}`` by the library's optimizer from ``w_k`` and the reference's ``g_k``
+        (consecutive rows); with ``state`` (a :attr:`Trajectory.state`), one step from each
+        row, the library's optimizer state set from it."""
         ...
 
 

@@ -7,7 +7,12 @@ scale (float64); each of the B autodiff backends adds its shadow gradients, its 
 trajectory and its update-shadow weights (``s`` each) and its tolerances and ratios (about
 six float64 arrays, two of them temporaries while the errors are computed):
 
-.. math:: M \approx (K+1)\,p\,\big(2s + 16 + B\,(3s + 48)\big) + M_{\text{data}} + M_{\text{work}}
+.. math:: M \approx R\,p\,\big(2s + 16 + B\,(3s + 48) + [k > 1]\,3s\big)
+          + M_{\text{data}} + M_{\text{work}}
+
+``R`` the rows kept: every step, :math:`R = K+1`, or with ``record_every=k`` the steps 0, k,
+2k, … and the last, :math:`R = \lceil K/k \rceil + 1` (:func:`recorded_steps`); with k > 1 the
+reference also keeps, per row, ``w_{t+1}`` and up to two optimizer slots (``3s``).
 
 ``M_data`` is the data the backends share (one buffer: JAX and PyTorch alias the engine's
 aligned NumPy arrays), counted already; ``M_work`` the batched shadow evaluations'
@@ -22,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .._types import NDArray
 from ..errors import InputError
 
 SAFETY = 1.25
@@ -29,12 +35,30 @@ SAFETY = 1.25
 WORK_BYTES = 64 * 2**20
 
 
-def estimate_bytes(p: int, steps: int, dtype: str, n_backends: int, hessian: bool) -> int:
+def recorded_steps(steps: int, record_every: int = 1) -> NDArray:
+    """The steps a run keeps a row for: 0, k, 2k, … and the last (``steps``), ascending.
+
+    >>> recorded_steps(10, 4).tolist()
+    [0, 4, 8, 10]
+    """
+    out = np.arange(0, steps + 1, max(1, record_every))
+    return out if out[-1] == steps else np.append(out, steps)
+
+
+def estimate_bytes(
+    p: int, steps: int, dtype: str, n_backends: int, hessian: bool, record_every: int = 1
+) -> int:
     """Bytes the per-step records and working sets of one cross-check need (module docstring)."""
     s = np.dtype(dtype).itemsize
-    per_entry = 2 * s + 16 + n_backends * (3 * s + 48)
-    work = WORK_BYTES * (1 + n_backends) + (8 * 3 * p * p if hessian and p <= 2_000 else 0)
-    return int((steps + 1) * p * per_entry + work)
+    per_entry = 2 * s + 16 + n_backends * (3 * s + 48) + (3 * s if record_every > 1 else 0)
+    return int(
+        len(recorded_steps(steps, record_every)) * p * per_entry + _work(p, n_backends, hessian)
+    )
+
+
+def _work(p: int, n_backends: int, hessian: bool) -> int:
+    """``M_work``: the batched shadow evaluations' budgets and a (p, p) Hessian where formed."""
+    return WORK_BYTES * (1 + n_backends) + (8 * 3 * p * p if hessian and p <= 2_000 else 0)
 
 
 def available_bytes() -> int | None:
@@ -52,26 +76,62 @@ def available_bytes() -> int | None:
         return None
 
 
-def check_memory(problem: Any, steps: int, n_backends: int, available: int | None = None) -> int:
+def check_memory(
+    problem: Any,
+    steps: int,
+    n_backends: int,
+    available: int | None = None,
+    record_every: int = 1,
+) -> int:
     """Refuse (:class:`~gdcheck.errors.InputError`) a run whose estimate exceeds the memory
     available, saying what to change; returns the estimate in bytes."""
-    p = problem.layout.size
-    need = estimate_bytes(p, steps, problem.dtype, n_backends, problem.model.hessian is not None)
+    p, dtype, hessian = problem.layout.size, problem.dtype, problem.model.hessian is not None
+    need = estimate_bytes(p, steps, dtype, n_backends, hessian, record_every)
     have = available_bytes() if available is None else available
     if have is None or need * SAFETY <= have:
         return need
-    per_step = need / max(1, steps + 1)
-    fits = max(0, int(have / SAFETY / per_step) - 1)
+    rows = len(recorded_steps(steps, record_every))
+    work = _work(p, n_backends, hessian)
+    per_row = max(1.0, (need - work) / rows)
+    fits_rows = max(0, int((have / SAFETY - work) / per_row))
+    fits = max(0, (fits_rows - 1) * record_every)
     smaller = ""
-    if problem.dtype == "float64":
-        half = estimate_bytes(p, steps, "float32", n_backends, problem.model.hessian is not None)
+    if dtype == "float64":
+        half = estimate_bytes(p, steps, "float32", n_backends, hessian, record_every)
         smaller = f", or dtype='float32' (about {_gb(half)})"
+    every = ""
+    k = _record_every_that_fits(p, steps, dtype, n_backends, hessian, have, record_every)
+    if k is not None:  # the records are what does not fit: keep fewer of them
+        every = (
+            f"keep every k-th step's row: --record-every {k} (crosscheck(record_every={k}), "
+            f"about {_gb(estimate_bytes(p, steps, dtype, n_backends, hessian, k))}), or "
+        )
     raise InputError(
-        f"this cross-check would keep about {_gb(need)} in memory ({steps + 1} steps × {p} "
-        f"parameters × {n_backends + 1} backends' per-step records, in {problem.dtype}) and "
-        f"{_gb(have)} is available. Pass fewer steps (about {fits} fit){smaller}, or fewer "
-        "backends (backends=...)."
+        f"this cross-check would keep about {_gb(need)} in memory ({rows} recorded steps × {p} "
+        f"parameters × {n_backends + 1} backends' per-step records, in {dtype}) and "
+        f"{_gb(have)} is available. To fit, {every}pass fewer steps (about {fits} fit)"
+        f"{smaller}, or fewer backends (backends=...)."
     )
+
+
+def _record_every_that_fits(
+    p: int, steps: int, dtype: str, n_backends: int, hessian: bool, have: int, now: int
+) -> int | None:
+    """The smallest ``record_every`` above ``now`` whose estimate fits (None: none does, the
+    working sets alone are too big), by doubling then bisection on :func:`estimate_bytes`."""
+
+    def fits(k: int) -> bool:
+        return estimate_bytes(p, steps, dtype, n_backends, hessian, k) * SAFETY <= have
+
+    if steps < 2 or not fits(steps):
+        return None
+    lo, hi = now, now + 1  # lo does not fit; find the first hi that does
+    while not fits(hi):
+        lo, hi = hi, min(steps, 2 * hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+    return hi
 
 
 def _gb(n: float) -> str:

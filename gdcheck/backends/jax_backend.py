@@ -23,6 +23,7 @@ import numpy as np
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
 from ._common import aligned_astype, first_nonfinite, installed, report_steps, shadow_chunk
 from ._device import jax_describe, jax_device
+from ._memory import recorded_steps
 from ._problem import Problem, flatten_with, unflatten_with
 
 
@@ -114,11 +115,15 @@ class JaxBackend:
         self._cache["shadow"] = (key, fn)
         return fn
 
-    def trajectory(self, problem: Problem, steps: int) -> Trajectory:
+    def trajectory(self, problem: Problem, steps: int, record_every: int = 1) -> Trajectory:
+        """One compiled ``lax.scan`` of ``steps`` optax updates (:meth:`_recorded` when only
+        every ``record_every``-th step is kept)."""
         import jax
         import jax.numpy as jnp
         import optax
 
+        if len(recorded_steps(steps, record_every)) < steps + 1:
+            return self._recorded(problem, steps, record_every)
         t0 = time.perf_counter()
         layout, loss = problem.layout, problem.model.loss
         opt = problem.optimizer.optax(problem.lr)
@@ -155,11 +160,83 @@ class JaxBackend:
             losses[diverged + 1 :] = np.nan
         return Trajectory(weights, losses, None, diverged, time.perf_counter() - t0)
 
-    def update_shadow(self, problem: Problem, weights: NDArray, grads: NDArray) -> NDArray:
+    def _recorded(self, problem: Problem, steps: int, every: int) -> Trajectory:
+        """The trajectory keeping rows at :func:`~gdcheck.backends._memory.recorded_steps`
+        only: still one compiled program, an outer ``lax.scan`` over ``steps // every`` chunks
+        whose inner ``lax.scan`` runs ``every`` steps and emits nothing but the chunk's first
+        row (its weights and loss), then the ``steps % every`` remaining steps and the last
+        row. The first non-finite step is tracked in the carry (the rows cannot say it)."""
         import jax
         import jax.numpy as jnp
         import optax
 
+        t0 = time.perf_counter()
+        layout, loss = problem.layout, problem.model.loss
+        opt = problem.optimizer.optax(problem.lr)
+        chunks, rest = divmod(steps, every)
+        with _x64(problem.dtype):
+            dj = _device_data(problem.data, problem.dtype)
+
+            def flat(params: Any) -> Any:
+                return flatten_with(layout, params, jnp.concatenate)
+
+            def finite(value: Any, params: Any) -> Any:
+                return jnp.isfinite(value) & jnp.all(jnp.isfinite(flat(params)))
+
+            @jax.jit
+            def run(p0: Any, *data: Any) -> Any:
+                value_and_grad = jax.value_and_grad(lambda p: loss(p, *data))
+
+                def step(carry: Any, _: Any) -> Any:
+                    params, state, t, bad = carry
+                    value, grad = value_and_grad(params)
+                    bad = jnp.where((bad < 0) & ~finite(value, params), t, bad)
+                    updates, state = opt.update(grad, state, params)
+                    return (optax.apply_updates(params, updates), state, t + 1, bad), value
+
+                def chunk(carry: Any, _: Any) -> Any:
+                    start = carry[0]
+                    carry, values = jax.lax.scan(step, carry, None, length=every)
+                    return carry, (flat(start), values[0])
+
+                carry = (p0, opt.init(p0), jnp.int32(0), jnp.int32(-1))
+                carry, (ws, values) = jax.lax.scan(chunk, carry, None, length=chunks)
+                rows, losses = [ws], [values]
+                if rest:
+                    start = carry[0]
+                    carry, tail = jax.lax.scan(step, carry, None, length=rest)
+                    rows.append(flat(start)[None])
+                    losses.append(tail[:1])
+                last, value = carry[0], loss(carry[0], *data)
+                bad = jnp.where((carry[3] < 0) & ~finite(value, last), steps, carry[3])
+                rows.append(flat(last)[None])
+                losses.append(jnp.reshape(value, (1,)))
+                return jnp.concatenate(rows), jnp.concatenate(losses), bad
+
+            p0 = unflatten_with(layout, jnp.asarray(problem.w0))
+            ws, values, bad = run(p0, *dj)
+            weights = np.array(ws, dtype=problem.dtype)
+            losses = np.array(values, dtype=problem.dtype)
+            report_steps(steps + 1)
+        at = recorded_steps(steps, every)
+        diverged = int(bad) if int(bad) >= 0 else None
+        if diverged is not None:  # blank the rows after the first non-finite step
+            weights[at > diverged] = np.nan
+            losses[at > diverged] = np.nan
+        return Trajectory(weights, losses, None, diverged, time.perf_counter() - t0, steps_at=at)
+
+    def update_shadow(
+        self, problem: Problem, weights: NDArray, grads: NDArray, state: dict | None = None
+    ) -> NDArray:
+        """optax fed the reference's rows: one ``lax.scan`` along consecutive rows carrying
+        optax's state, or with ``state`` (textbook rows, :attr:`Trajectory.state`) one step
+        from each row, optax's state set from that row (:func:`_seeded_updates`)."""
+        import jax
+        import jax.numpy as jnp
+        import optax
+
+        if state is not None:
+            return _seeded_updates(problem, weights, grads, state)
         if len(weights) < 2:
             return np.zeros((0, problem.layout.size), problem.dtype)
         layout = problem.layout
@@ -180,6 +257,47 @@ class JaxBackend:
             out = run(jnp.asarray(weights[:-1]), jnp.asarray(grads[:-1]))
             report_steps(len(weights) - 1)  # one compiled lax.scan
             return np.array(out, dtype=problem.dtype)
+
+
+OPTAX_SLOTS = {"m": "mu", "v": "nu", "b": "trace"}
+""":mod:`gdcheck.optim` state slot → the optax state field that holds it (``step`` → ``count``)."""
+
+
+def _seeded_updates(problem: Problem, weights: NDArray, grads: NDArray, state: dict) -> NDArray:
+    r"""``w_{t+1}`` from each row ``(w_t, g_t)``, optax's state set to the textbook state at
+    ``t`` (:math:`m_t, v_t`, count ``t`` for Adam; the trace :math:`b_t` for momentum): one
+    compiled ``lax.map`` over the rows."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from optax import tree_utils
+
+    layout, slots = problem.layout, problem.optimizer.slots
+    if not len(weights):
+        return np.zeros((0, layout.size), problem.dtype)
+    opt = problem.optimizer.optax(problem.lr)
+    with _x64(problem.dtype):
+
+        @jax.jit
+        def run(ws: Any, gs: Any, count: Any, rows: Any) -> Any:
+            def one(args: Any) -> Any:
+                w, g, t, slot_rows = args
+                params, grad = unflatten_with(layout, w), unflatten_with(layout, g)
+                state0 = opt.init(params)
+                fields = {OPTAX_SLOTS[s]: unflatten_with(layout, r) for s, r in slot_rows.items()}
+                known = tree_utils.tree_get(state0, "count")
+                if known is not None:
+                    fields["count"] = t.astype(known.dtype)
+                updates, _ = opt.update(grad, tree_utils.tree_set(state0, **fields), params)
+                return flatten_with(layout, optax.apply_updates(params, updates), jnp.concatenate)
+
+            return jax.lax.map(one, (ws, gs, count, rows))
+
+        n = len(weights)
+        rows = {s: jnp.asarray(state[s][:n]) for s in slots}
+        out = run(jnp.asarray(weights), jnp.asarray(grads), jnp.asarray(state["step"][:n]), rows)
+        report_steps(n)
+        return np.array(out, dtype=problem.dtype)
 
 
 def _device_data(data: tuple, dtype: str) -> tuple:

@@ -10,6 +10,7 @@ import numpy as np
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
 from ..errors import InputError
 from ._common import first_nonfinite, read_only, report_steps
+from ._memory import recorded_steps
 from ._problem import Problem
 
 
@@ -52,31 +53,52 @@ class NumpyBackend:
                 grads[k] = problem.flat(_call(problem.model.grad, "grad", k, params, *data))
         return Shadow(losses, grads, time.perf_counter() - t0)
 
-    def trajectory(self, problem: Problem, steps: int) -> Trajectory:
+    def trajectory(self, problem: Problem, steps: int, record_every: int = 1) -> Trajectory:
         """The handwritten training loop: loss and gradient at ``w_k``, then the update.
 
-        Stops at the first non-finite loss or gradient (a diverged run); the rest is NaN.
+        Rows at the steps :func:`~gdcheck.backends._memory.recorded_steps` names (every step
+        by default). With ``record_every`` > 1 each recorded ``t`` also keeps ``w_{t+1}``
+        (``after``) and the claimed optimizer's textbook state fed the handwritten gradients
+        ``g_0 … g_{t-1}`` (``state``): what the shadow update check needs at ``t``. Stops at the first non-finite loss or gradient (a
+        diverged run); the rest is NaN.
         """
         t0 = time.perf_counter()
         p, model = problem.layout.size, problem.model
-        weights = np.full((steps + 1, p), np.nan, dtype=problem.dtype)
-        grads = np.full((steps + 1, p), np.nan, dtype=problem.dtype)
-        losses = np.full(steps + 1, np.nan, dtype=problem.dtype)
+        at = recorded_steps(steps, record_every)
+        row_of = {int(t): j for j, t in enumerate(at)}
+        sparse = len(at) < steps + 1
+        weights = np.full((len(at), p), np.nan, dtype=problem.dtype)
+        grads = np.full((len(at), p), np.nan, dtype=problem.dtype)
+        losses = np.full(len(at), np.nan, dtype=problem.dtype)
+        after = np.full((len(at) - 1, p), np.nan, dtype=problem.dtype) if sparse else None
+        book = _StateRows(problem, len(at)) if sparse else None
         update = model.update or problem.optimizer.update
         who = "update" if model.update is not None else f"gdcheck.optim.{problem.optimizer.name}"
         data = read_only(problem.data)
-        params, state = problem.user(problem.w0.copy()), None
+        params, state, broke = problem.user(problem.w0.copy()), None, None
         with np.errstate(all="ignore"):
             for k in range(steps + 1):
-                weights[k] = problem.flat(params)
-                losses[k] = _scalar(model.loss(params, *data))
+                j = row_of.get(k)
+                if after is not None and k - 1 in row_of:
+                    after[row_of[k - 1]] = problem.flat(params)
+                loss = np.asarray(_scalar(model.loss(params, *data)), dtype=problem.dtype)
+                if j is not None:
+                    weights[j] = problem.flat(params)
+                    losses[j] = loss
                 g = _call(model.grad, "grad", k, params, *data)
                 _check_shapes(problem, g, k)
-                grads[k] = problem.flat(g)
+                flat_g = problem.flat(g)
+                if j is not None:
+                    grads[j] = flat_g
+                    if book is not None:
+                        book.keep(j, state if model.update is None else None)
                 report_steps(k + 1)
-                if not (np.isfinite(losses[k]) and np.isfinite(grads[k]).all()):
+                if not (np.isfinite(loss) and np.isfinite(flat_g).all()):
+                    broke = k
                     break
                 if k < steps:
+                    if book is not None and model.update is not None:
+                        book.feed(params, g)
                     out = _call(update, who, k, params, g, state, problem.lr)
                     if not (isinstance(out, tuple) and len(out) == 2):
                         raise InputError(
@@ -85,21 +107,72 @@ class NumpyBackend:
                             "(None if none)."
                         )
                     params, state = out
+        diverged = first_nonfinite(losses, weights)
+        if sparse and diverged is not None:  # a row, as a step; or the step the loop stopped at
+            diverged = int(at[diverged]) if broke is None else min(broke, int(at[diverged]))
+        elif sparse:
+            diverged = broke
         return Trajectory(
-            weights, losses, grads, first_nonfinite(losses, weights), time.perf_counter() - t0
+            weights,
+            losses,
+            grads,
+            diverged,
+            time.perf_counter() - t0,
+            steps_at=at if sparse else None,
+            after=after,
+            state=None if book is None else book.rows,
         )
 
-    def update_shadow(self, problem: Problem, weights: NDArray, grads: NDArray) -> NDArray:
-        """The optimizer's textbook rule (:mod:`gdcheck.optim`) fed the reference's gradients."""
-        out = np.empty((max(0, len(weights) - 1), problem.layout.size), dtype=problem.dtype)
-        state = None
+    def update_shadow(
+        self, problem: Problem, weights: NDArray, grads: NDArray, state: dict | None = None
+    ) -> NDArray:
+        """The optimizer's textbook rule (:mod:`gdcheck.optim`) fed the reference's gradients:
+        along consecutive rows, or with ``state`` one step from each row (len(weights) rows)."""
+        n = len(weights) if state is not None else max(0, len(weights) - 1)
+        out = np.empty((n, problem.layout.size), dtype=problem.dtype)
+        carried = None
         with np.errstate(all="ignore"):
             for k in range(len(out)):
-                params, state = problem.optimizer.update(
-                    problem.user(weights[k]), problem.user(grads[k]), state, problem.lr
+                before = carried if state is None else _StateRows.at(problem, state, k)
+                params, carried = problem.optimizer.update(
+                    problem.user(weights[k]), problem.user(grads[k]), before, problem.lr
                 )
                 out[k] = problem.flat(params)
         return out
+
+
+class _StateRows:
+    """The claimed optimizer's textbook state at each recorded step, as flat rows.
+
+    Fed the handwritten gradients at every step (:meth:`feed`) when the update is handwritten;
+    otherwise the reference's own state is that state and is read as it is (:meth:`keep`).
+    """
+
+    def __init__(self, problem: Problem, rows: int) -> None:
+        self.problem, self.book = problem, None
+        opt, p = problem.optimizer, problem.layout.size
+        self.rows = {"step": np.zeros(rows, np.int64)}
+        self.rows.update({s: np.zeros((rows, p), problem.dtype) for s in opt.slots})
+
+    def feed(self, params: Any, grads: Any) -> None:
+        if self.problem.optimizer.slots:
+            self.book = self.problem.optimizer.update(params, grads, self.book, self.problem.lr)[1]
+
+    def keep(self, j: int, own: Any = None) -> None:
+        state = own if own is not None else self.book
+        if state is None:
+            return
+        self.rows["step"][j] = int(state["step"])
+        for slot in self.problem.optimizer.slots:
+            self.rows[slot][j] = self.problem.flat(state[slot])
+
+    @staticmethod
+    def at(problem: Problem, rows: dict, k: int) -> Any:
+        """Row ``k`` as a :mod:`gdcheck.optim` state (None at step 0)."""
+        step = int(rows["step"][k])
+        if step == 0:
+            return None
+        return {"step": step, **{s: problem.user(rows[s][k]) for s in problem.optimizer.slots}}
 
 
 def _check_shapes(problem: Problem, grads: Any, step: int) -> None:

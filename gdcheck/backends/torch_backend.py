@@ -19,6 +19,7 @@ import numpy as np
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
 from ._common import first_nonfinite, installed, report_steps, shadow_chunk
 from ._device import torch_describe, torch_device
+from ._memory import recorded_steps
 from ._problem import Problem, unflatten_with
 
 
@@ -84,34 +85,57 @@ class TorchBackend:
             report_steps(start + len(grad))
         return Shadow(np.concatenate(losses), np.concatenate(grads), time.perf_counter() - t0)
 
-    def trajectory(self, problem: Problem, steps: int) -> Trajectory:
-
+    def trajectory(self, problem: Problem, steps: int, record_every: int = 1) -> Trajectory:
+        """The textbook loop; rows at :func:`~gdcheck.backends._memory.recorded_steps` only."""
         t0 = time.perf_counter()
         layout, loss = problem.layout, problem.model.loss
         dt = _tensors(problem.data)
         leaves = _leaves(problem, problem.w0)
         params = layout.to_user(leaves)
         opt = problem.optimizer.torch(list(leaves.values()), problem.lr)
-        weights = np.full((steps + 1, layout.size), np.nan, dtype=problem.dtype)
-        losses = np.full(steps + 1, np.nan, dtype=problem.dtype)
+        at = recorded_steps(steps, record_every)
+        row_of = {int(t): j for j, t in enumerate(at)}
+        weights = np.full((len(at), layout.size), np.nan, dtype=problem.dtype)
+        losses = np.full(len(at), np.nan, dtype=problem.dtype)
+        broke = None
         for k in range(steps + 1):
             opt.zero_grad(set_to_none=False)
             value = loss(params, *dt)
-            weights[k] = _flat(leaves, layout)
-            losses[k] = value.item()
+            current = np.asarray(value.item(), dtype=problem.dtype)
+            j = row_of.get(k)
+            if j is not None:
+                weights[j] = _flat(leaves, layout)
+                losses[j] = current
             report_steps(k + 1)
-            if not np.isfinite(losses[k]):
+            if not np.isfinite(current):
+                broke = k
                 break
             if k < steps:
                 value.backward()
                 opt.step()
+        diverged = first_nonfinite(losses, weights)
+        sparse = len(at) < steps + 1
+        if sparse:  # the step the loop stopped at, else a non-finite row's step
+            diverged = broke if broke is not None or diverged is None else int(at[diverged])
         return Trajectory(
-            weights, losses, None, first_nonfinite(losses, weights), time.perf_counter() - t0
+            weights,
+            losses,
+            None,
+            diverged,
+            time.perf_counter() - t0,
+            steps_at=at if sparse else None,
         )
 
-    def update_shadow(self, problem: Problem, weights: NDArray, grads: NDArray) -> NDArray:
+    def update_shadow(
+        self, problem: Problem, weights: NDArray, grads: NDArray, state: dict | None = None
+    ) -> NDArray:
+        """``torch.optim`` fed the reference's rows: consecutive ``step()`` calls keeping its
+        state, or with ``state`` (textbook rows) one step from each row, its state set from
+        that row (:func:`_seeded_updates`)."""
         import torch
 
+        if state is not None:
+            return _seeded_updates(problem, weights, grads, state)
         layout = problem.layout
         out = np.empty((max(0, len(weights) - 1), layout.size), dtype=problem.dtype)
         if not len(out):
@@ -128,6 +152,48 @@ class TorchBackend:
             out[k] = _flat(leaves, layout)
             report_steps(k + 1)
         return out
+
+
+TORCH_SLOTS = {"m": "exp_avg", "v": "exp_avg_sq", "b": "momentum_buffer"}
+""":mod:`gdcheck.optim` state slot → the ``torch.optim`` per-parameter state key that holds it."""
+
+
+def _seeded_updates(problem: Problem, weights: NDArray, grads: NDArray, state: dict) -> NDArray:
+    r"""``w_{t+1}`` from each row ``(w_t, g_t)``, the optimizer's per-parameter state set to the
+    textbook state at ``t`` (``exp_avg`` :math:`m_t`, ``exp_avg_sq`` :math:`v_t` and ``step``
+    ``t`` for Adam; ``momentum_buffer`` :math:`b_t` for momentum; empty at ``t = 0``)."""
+    import torch
+
+    layout, slots = problem.layout, problem.optimizer.slots
+    out = np.empty((len(weights), layout.size), dtype=problem.dtype)
+    if not len(out):
+        return out
+    leaves = _leaves(problem, weights[0])
+    opt = problem.optimizer.torch(list(leaves.values()), problem.lr)
+    counts = problem.optimizer.torch_call[0] != "SGD"  # Adam and AdamW keep a step count
+    for k in range(len(out)):
+        w, g = layout.unflatten(weights[k]), layout.unflatten(grads[k])
+        t = int(state["step"][k])
+        rows = {s: layout.unflatten(state[s][k]) for s in slots}
+        with torch.no_grad():
+            for name, leaf in leaves.items():
+                leaf.copy_(torch.from_numpy(_contiguous(w[name])))
+                leaf.grad = torch.from_numpy(_contiguous(g[name])).to(leaf.device, copy=True)
+                seeded: dict[str, Any] = {}
+                if t > 0:
+                    seeded = {
+                        TORCH_SLOTS[s]: torch.from_numpy(_contiguous(rows[s][name])).to(
+                            leaf.device, copy=True
+                        )
+                        for s in slots
+                    }
+                    if counts:
+                        seeded["step"] = torch.tensor(float(t))
+                opt.state[leaf] = seeded
+        opt.step()
+        out[k] = _flat(leaves, layout)
+        report_steps(k + 1)
+    return out
 
 
 def _tensors(data: tuple) -> tuple:

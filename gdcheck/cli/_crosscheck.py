@@ -142,6 +142,7 @@ def add_run_options(
     )
     add_backend_options(p)
     add_device_options(p)
+    add_record_option(p)
     p.add_argument("--out", default=None, help=f"report directory (default {out})")
     p.add_argument(
         "--no-save", action="store_true", help="print only; write no report (default: write it)"
@@ -213,6 +214,34 @@ def _device(text: str) -> str:
         return parse_device(text)
     except InputError as exc:
         raise argparse.ArgumentTypeError(exc.reason.replace("device=", "", 1)) from None
+
+
+def add_record_option(p: argparse.ArgumentParser, *, when: str = "") -> None:
+    """``--record-every K``: keep (and check) only every K-th step's row, and the last."""
+    p.add_argument(
+        "--record-every",
+        type=_record_every,
+        default=1,
+        metavar="K",
+        help=f"{when}keep each backend's weights only at steps 0, K, 2K, … and the last, and run "
+        "the shadow checks and the trajectory comparison there: memory about steps/K rows "
+        "instead of steps+1; a mistake visible only at the steps in between is missed, and "
+        "the report says which steps were checked (1 ≤ K ≤ --steps; default 1, every step)",
+    )
+
+
+def _record_every(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number of steps; pass K ≥ 1, such as 100"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{value}: K must be at least 1 (1 records every step), e.g. --record-every 100"
+        )
+    return value
 
 
 def add_quiet_option(p: argparse.ArgumentParser) -> None:
@@ -320,6 +349,7 @@ def crosscheck_and_report(
             workers=getattr(args, "workers", None),
             device=getattr(args, "device", "cpu"),
             matmul_precision=getattr(args, "matmul_precision", None),
+            record_every=getattr(args, "record_every", 1),
         )
     result.notes.extend(notes)
     report = result.to_dict()

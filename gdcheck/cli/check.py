@@ -25,7 +25,12 @@ from typing import Any
 
 from ..errors import InputError
 from ._common import EXIT_MISMATCH, EXIT_OK
-from ._crosscheck import add_backend_options, add_quiet_option, crosscheck_and_report
+from ._crosscheck import (
+    add_backend_options,
+    add_quiet_option,
+    add_record_option,
+    crosscheck_and_report,
+)
 from ._sandbox import run_in_child
 
 REQUIRED = ("loss", "grad", "params", "data")
@@ -83,6 +88,7 @@ def register(sub: Any) -> None:
         default=None,
         help="with --steps: write the report to this directory (default: none written)",
     )
+    add_record_option(p, when="with --steps: ")
     p.add_argument(
         "--timeout",
         type=_timeout,

@@ -69,8 +69,12 @@ def build_report(result: Any) -> dict[str, Any]:
     ref = result.reference
     n = len(ref.losses)
     stride = _buckets(n)
-    steps = list(range(0, n, stride))
+    at = _recorded(result)
+    steps = [int(t) for t in at[::stride]]
+    every = int(getattr(cfg, "record_every", 1))
     series: dict[str, Any] = {"stride": stride, "steps": steps}
+    if every > 1:  # a point is a recorded step; a bucket of `stride` points spans stride·K steps
+        series["record_every"] = every
     backends: dict[str, Any] = {}
     for name, run in result.runs.items():
         e = run.errors
@@ -90,7 +94,7 @@ def build_report(result: Any) -> dict[str, Any]:
                 "max_abs_error": num(e.abs.max()) if e.abs.size else 0.0,
                 "max_rel_error": num(e.rel.max()) if e.rel.size else 0.0,
                 "max_ulp": num(e.ulp.max()) if e.ulp.size else 0.0,
-                "worst_step": worst,
+                "worst_step": int(at[worst]) if len(at) > worst else worst,
                 "worst_entry": int(e.worst_entry[worst]) if e.worst_entry.size else 0,
                 "worst_entry_label": result.layout.label(int(e.worst_entry[worst]))
                 if e.worst_entry.size and result.layout is not None
@@ -134,7 +138,7 @@ def build_report(result: Any) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "gdcheck", "version": __version__},
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "config": asdict(cfg),
+        "config": config_dict(cfg),
         "verdict": {
             "passed": result.passed,
             "compared": result.compared,
@@ -169,9 +173,40 @@ def build_report(result: Any) -> dict[str, Any]:
         "backends": backends,
         "parallel": parallel.to_dict() if (parallel := getattr(result, "parallel", None)) else None,
         "series": series,
+        "recording": recording_dict(result, at, every),
         "seconds": result.seconds,
     }
     return json_safe(report)
+
+
+def config_dict(cfg: Any) -> dict[str, Any]:
+    """The run's configuration; ``record_every`` only when it is not 1, so that a report of
+    every step reads as it always has (and is the same run as one written before K existed)."""
+    config = asdict(cfg)
+    if config.get("record_every", 1) == 1:
+        config.pop("record_every", None)
+    return config
+
+
+def _recorded(result: Any) -> np.ndarray:
+    """The true step of each row (``record_every`` > 1 keeps 0, k, 2k, … and the last)."""
+    at = getattr(result.reference, "steps_at", None)
+    return np.arange(len(result.reference.losses)) if at is None else np.asarray(at)
+
+
+def recording_dict(result: Any, at: np.ndarray, every: int) -> dict[str, Any]:
+    """Which steps were recorded and checked: every one (``steps`` None), or with
+    ``record_every`` k the list 0, k, 2k, … and the last, and the note that says what a
+    mistake visible only between them does (it is missed)."""
+    sparse = every > 1
+    note = next((x for x in result.notes if x.startswith(f"record_every={every}:")), None)
+    return {
+        "record_every": every,
+        "recorded": len(at),
+        "steps": [int(t) for t in at] if sparse else None,
+        "every_step_checked": not sparse,
+        "note": note if sparse else None,
+    }
 
 
 def json_safe(value: Any) -> Any:
@@ -256,6 +291,15 @@ def _headline(findings: list[Any]) -> list[str]:
     return lines
 
 
+def _recorded_where(at: np.ndarray, every: int) -> str:
+    """Where a ``record_every`` > 1 run was checked: the recorded points, not every step."""
+    return (
+        f"at each of the {len(at):,} recorded points w_0, w_{int(at[1])}, … w_{int(at[-1])} "
+        f"(every {every:,}th of the {int(at[-1]) + 1:,} steps, and the last; the steps between "
+        "them were not checked)"
+    )
+
+
 def verdict_text(result: Any) -> str:
     cfg = result.config
     fatal = [f for f in result.findings if f.fatal]
@@ -281,6 +325,8 @@ def verdict_text(result: Any) -> str:
         if n == 1
         else f"at every one of the {n:,} points w_0 … w_{n - 1} ({n - 1:,} updates)"
     )
+    if getattr(cfg, "record_every", 1) > 1:
+        where = _recorded_where(_recorded(result), cfg.record_every)
     if not others:
         text = (
             f"NOT CHECKED — only the NumPy reference ran (no autodiff backend ran): its "

@@ -101,10 +101,13 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
     if report.get("notes"):
         out += ["## Notes", "", *[f"- {md(n)}" for n in report["notes"]], ""]
     s = report["series"]
+    every = s.get("record_every") or 1
     out += [
         f"Per-step series in report.json: {len(s['steps'])} points"
+        + (f" (the steps recorded, every {every}th: --record-every {every})" if every > 1 else "")
         + (
-            f", each the maximum over {s['stride']} steps (loss: the bucket's first step)."
+            f", each the maximum over {s['stride']} {'recorded ' if every > 1 else ''}steps "
+            "(loss: the bucket's first step)."
             if s["stride"] > 1
             else "."
         ),

@@ -153,6 +153,10 @@ def report_plots(report: dict[str, Any]) -> list[Plot]:
     stride = int(s.get("stride", 1))
     last = _last_step(report, steps)
     bucket = f" (the maximum over each run of {stride:,} steps)" if stride > 1 else ""
+    every = int(s.get("record_every") or 1)
+    if every > 1:  # --record-every K: the points are the recorded steps only
+        most = f"; the maximum over each run of {stride:,} of them" if stride > 1 else ""
+        bucket = f" (at the recorded steps, every {every:,}th{most})"
     plots = []
     if others:
         err = tuple(
@@ -206,7 +210,8 @@ def report_plots(report: dict[str, Any]) -> list[Plot]:
             "loss",
             "Loss per step, each backend's own run (log scale)",
             f"The cost C(w) along each backend's own trajectory"
-            f"{' (every ' + format(stride, ',') + 'th step)' if stride > 1 else ''}. Curves that "
+            f"{' (every ' + format(stride * every, ',') + 'th step)' if stride * every > 1 else ''}"
+            ". Curves that "
             f"agree lie on top of one another; the reference ({reference}) is the wide pale line "
             "underneath. Gaps are non-finite values (a diverged run).",
             loss,

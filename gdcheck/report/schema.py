@@ -32,7 +32,10 @@ instead of n_features; findings carry entry labels; backends carry the update ch
 timings may sit in timings.json instead (they are read from either place). Each backend's
 ``info`` records its ``device`` (``cpu``, ``cuda:0 NVIDIA H200``) and float32
 ``matmul_precision`` (JAX's setting; torch's ``get_float32_matmul_precision()`` and
-``allow_tf32``): strings, so runs on a GPU need no new version."""
+``allow_tf32``): strings, so runs on a GPU need no new version. ``config.record_every`` and
+``recording`` (``record_every``, ``recorded``, ``steps``: the recorded steps, null when every
+step was; ``every_step_checked``; ``note``) say which steps a ``record_every`` run checked;
+``series.steps`` are true step numbers. Added keys: an older report lacks them."""
 REQUIRED_KEYS = ("schema_version", "config", "verdict", "backends", "series")
 SECTIONS = ("config", "verdict", "backends", "series")
 """The required keys whose value is an object."""

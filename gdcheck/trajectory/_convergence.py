@@ -139,15 +139,18 @@ def _distances(result: Any) -> tuple[NDArray, str]:
     return np.concatenate([g / g0, pad]), "‖g‖/‖g₀‖ (the gradient norm's decrease)"
 
 
-def _measured_rho(d: NDArray) -> float | None:
-    finite = d[np.isfinite(d)]
+def _measured_rho(d: NDArray, at: NDArray | None = None) -> float | None:
+    """Contraction per step over the last quarter of the rows (``at``: each row's step)."""
+    ok = np.isfinite(d)
+    finite = d[ok]
     if len(finite) < 3:
         return None
     j = max(1, (len(finite) - 1) // 4)
     a, b = finite[-1 - j], finite[-1]
     if a <= 0 or b <= 0:
         return None
-    return float((b / a) ** (1.0 / j))
+    apart = j if at is None else int(np.asarray(at)[ok][-1] - np.asarray(at)[ok][-1 - j])
+    return float((b / a) ** (1.0 / apart))
 
 
 def convergence(result: Any) -> Convergence:
@@ -156,6 +159,9 @@ def convergence(result: Any) -> Convergence:
     tol = TOLERANCE.get(cfg.dtype, 1e-6)
     d, measure = _distances(result)
     steps = len(result.reference.losses) - 1
+    at = result.reference.steps_at  # record_every > 1: the step of each row
+    if at is not None:
+        steps = int(at[-1])
     diverged_at = result.reference.diverged_at
     finite = d[np.isfinite(d)]
     dist = float(finite[-1]) if finite.size and diverged_at is None else None
@@ -168,7 +174,7 @@ def convergence(result: Any) -> Convergence:
         top = float(np.max(result.eigenvalues))
         oscillating = abs(cfg.lr * top - 2.0) <= 2.0 * AT_BOUND
     else:
-        rho, source = _measured_rho(d), "measured over the last quarter of the run"
+        rho, source = _measured_rho(d, at), "measured over the last quarter of the run"
     if diverged_at is not None or (rho is not None and rho > 1 and not oscillating and quadratic):
         where = f"at step {diverged_at}" if diverged_at is not None else ""
         text = (
@@ -179,7 +185,7 @@ def convergence(result: Any) -> Convergence:
     assert dist is not None
     converged = dist <= tol
     hits = np.flatnonzero(np.nan_to_num(d, nan=np.inf) <= tol)
-    reached = int(hits[0]) if converged and hits.size else None
+    reached = int(hits[0] if at is None else at[hits[0]]) if converged and hits.size else None
     needed = None
     if not converged and rho is not None and 0 < rho < 1 and dist > 0:
         needed = math.ceil(math.log(tol / dist) / math.log(rho))

@@ -40,6 +40,15 @@ from ._floor import gradient_tolerance, measure_floor, sample_steps, update_tole
 from ._metrics import gradient_errors, weight_drift
 from ._parallel import attach_parallel
 from ._prepare import user_data
+from ._recording import (
+    check_record_every,
+    record_every_of,
+    recorded_at,
+    recording_note,
+    rows_before,
+    seeded,
+    update_rows,
+)
 from ._result import BackendRun, CrossCheckConfig, CrossCheckResult, Finding
 from ._tolerance import drift_tolerances, resolve_override
 from ._tolerance import eigenvalues as _eigenvalues
@@ -77,6 +86,7 @@ def crosscheck(
     workers: int | None = None,
     device: str = "cpu",
     matmul_precision: str | None = None,
+    record_every: int = 1,
 ) -> CrossCheckResult:
     """Cross-check ``model``'s handwritten gradient and update against autodiff, step by step.
 
@@ -106,6 +116,18 @@ def crosscheck(
         matmul precision for this run, restored afterwards (None: as the process has it). A
         reduced precision on a GPU whose difference vanishes at ``highest`` is a ``precision``
         finding, not a gradient one (:mod:`gdcheck.backends._device`).
+      record_every: keep every backend's row only at steps 0, k, 2k, … and the last (k =
+        ``record_every``, 1 ≤ k ≤ ``steps``; default 1, every step): memory is about
+        ``steps/k + 1`` rows instead of ``steps + 1``. At each recorded ``t`` the reference
+        also keeps what a checked step needs: ``w_t``, ``g_t``, ``w_{t+1}`` and the claimed
+        optimizer's textbook state at ``t`` (fed the handwritten gradients of *every* step),
+        so the shadow gradient check and the shadow update check (the library's optimizer,
+        its state set from that row) are still exact at every recorded step; the independent
+        runs are compared there too (JAX: one compiled scan over chunks of k steps). Drift
+        tolerances and plots use the true step numbers, findings name true steps ("first at
+        step 1200" is the first *recorded* step where it shows), and the result's notes and
+        ``report.json`` (``recording``) say which steps were recorded: a mistake visible only
+        at steps that were not recorded is missed.
 
     Returns:
       A :class:`~gdcheck.CrossCheckResult`; ``.passed`` is False on any gradient or update
@@ -118,6 +140,7 @@ def crosscheck(
         )
     lr = check_lr(lr)
     steps = check_steps(steps)
+    record_every = check_record_every(record_every, steps)
     dtype = check_dtype(dtype)
     optimizer = _optimizer(optimizer)
     requested = None if backends is None else check_backend_names(backends, backend_registry.NAMES)
@@ -129,15 +152,24 @@ def crosscheck(
         raise InputError(f"workers={workers!r}: pass a whole number of workers ≥ 1, or None.")
     problem = _problem(model, data, dtype, optimizer, lr)
     chosen, notes = backend_registry.resolve(requested)
-    check_memory(problem, steps, sum(b.name != backend_registry.REFERENCE for b in chosen))
+    check_memory(
+        problem,
+        steps,
+        sum(b.name != backend_registry.REFERENCE for b in chosen),
+        record_every=record_every,
+    )
     reference_backend = backend_registry.get(backend_registry.REFERENCE)
     report = progress or (lambda stage, name: None)
 
     started = time.perf_counter()
     with _stage(report, "reference trajectory", reference_backend.name, steps + 1):
-        reference = reference_backend.trajectory(problem, steps)
+        reference = reference_backend.trajectory(problem, steps, record_every)
     assert reference.grads is not None
-    valid = steps + 1 if reference.diverged_at is None else reference.diverged_at
+    at = recorded_at(reference)
+    # the rows before the first non-finite step (every row when the run stayed finite)
+    valid = len(at) if reference.diverged_at is None else rows_before(at, reference.diverged_at)
+    if reference.steps_at is not None:
+        notes.append(recording_note(at, record_every))
     others = [b for b in chosen if b.name != backend_registry.REFERENCE]
     floor_backend = others[0] if others else reference_backend
     with (
@@ -158,7 +190,7 @@ def crosscheck(
     for backend in chosen:
         try:
             runs[backend.name] = _run_backend(
-                backend, problem, reference, valid, floor, eigenvalues, override, report
+                backend, problem, reference, valid, floor, eigenvalues, override, report, steps
             )
         except InputError:
             raise
@@ -184,6 +216,7 @@ def crosscheck(
             },
             n_params=problem.layout.size,
             n_examples=_n_examples(problem.data),
+            record_every=record_every,
         ),
         reference=reference,
         runs=runs,
@@ -213,6 +246,7 @@ def _run_backend(
     eigenvalues: NDArray | None,
     override: Tolerance | None,
     report: Progress,
+    steps: int,
 ) -> BackendRun:
     info = backend.info(problem.dtype, problem.optimizer, problem.model)
     assert reference.grads is not None
@@ -224,10 +258,13 @@ def _run_backend(
         with _stage(report, "shadow check", backend.name, valid):
             shadow = backend.shadow(problem, reference.weights[:valid])
         shadow_grads, shadow_seconds = shadow.grads, shadow.seconds
-        with _stage(report, "update check", backend.name, max(0, valid - 1)):
-            predicted = backend.update_shadow(problem, reference.weights[:valid], ref_grads)
-        with _stage(report, "independent trajectory", backend.name, problem_steps(reference) + 1):
-            trajectory = backend.trajectory(problem, problem_steps(reference))
+        # record_every > 1 only: a backend is called as before when every step is recorded
+        before, grads, state, _ = update_rows(reference, valid, steps)
+        with _stage(report, "update check", backend.name, max(0, len(before) - (state is None))):
+            predicted = backend.update_shadow(problem, before, grads, **seeded(state))
+        every = record_every_of(reference)
+        with _stage(report, "independent trajectory", backend.name, steps + 1):
+            trajectory = backend.trajectory(problem, steps, *([every] if every > 1 else []))
     eps_full = float(np.finfo(problem.dtype).eps)
     n_terms = _n_examples(problem.data)
     scale = floor / eps_full
@@ -247,8 +284,8 @@ def _run_backend(
     errors = errors_full = gradient_errors(ref_grads, shadow_grads, scale, tol_full)
     update_ratio = None
     if predicted is not None and len(predicted):
-        nxt = reference.weights[1:valid]
-        upd_tol = update_tolerance(reference.weights[: valid - 1], nxt, info.effective_eps)
+        _, _, _, (w_now, nxt) = update_rows(reference, valid, steps)
+        upd_tol = update_tolerance(w_now, nxt, info.effective_eps)
         with np.errstate(invalid="ignore"):
             update_ratio = np.abs(predicted.astype(np.float64) - nxt.astype(np.float64)) / upd_tol
     drift = weight_drift(trajectory.weights, reference.weights)
@@ -301,10 +338,6 @@ def _display(tol: NDArray, floor: NDArray) -> float:
     ``max(‖r‖∞, ‖S‖∞)``), to 4 digits."""
     worst = float(np.nanmax(tol.max(axis=1, initial=0.0) / floor, initial=0.0))
     return float(f"{worst:.4g}")
-
-
-def problem_steps(reference: Trajectory) -> int:
-    return len(reference.losses) - 1
 
 
 def _optimizer(optimizer: Any) -> Any:

@@ -88,7 +88,16 @@ def _growing_beyond_bound(result: CrossCheckResult) -> int | None:
     if bound is None or result.config.lr <= bound or len(losses) < 2:
         return None
     grown = np.flatnonzero(losses[1:] > losses[0])
-    return int(grown[0]) + 1 if grown.size else None
+    return _step(result, int(grown[0]) + 1) if grown.size else None
+
+
+def _steps_word(result: CrossCheckResult) -> str:
+    return "steps" if result.reference.steps_at is None else "recorded steps"
+
+
+def _step(result: CrossCheckResult, row: int) -> int:
+    """The true step of row ``row`` (they differ with ``record_every`` > 1)."""
+    return int(result.recorded_steps[row])
 
 
 # -- gradient -------------------------------------------------------------------------------
@@ -109,10 +118,11 @@ def _gradient(
             Finding(
                 "precision",
                 name,
-                k,
+                _step(result, k),
                 (entry,),
                 f"{pair}: at {rounding.size} step(s) the gradient differs by up to "
-                f"{ratio[k]:.3g}× its tolerance (worst at step {k}, {layout.label(entry)}: "
+                f"{ratio[k]:.3g}× its tolerance (worst at step {_step(result, k)}, "
+                f"{layout.label(entry)}: "
                 f"{abs(float(ref.grads[k][entry]) - float(run.shadow_grads[k][entry])):.3g}), "
                 f"within the {PRECISION_MARGIN:g}× that rounding explains: reported, not failed.",
                 fatal=False,
@@ -129,9 +139,10 @@ def _gradient(
                 Finding(
                     "kink",
                     name,
-                    k,
+                    _step(result, k),
                     tuple(entries[:8]),
-                    f"{pair}: at {len(kinks)} step(s) (first {k}) the handwritten gradient and "
+                    f"{pair}: at {len(kinks)} step(s) (first {_step(result, k)}) the handwritten "
+                    "gradient and "
                     f"{name}'s differ at {', '.join(labels)}"
                     + (" …" if len(entries) > 8 else "")
                     + " only at that point: at nearby points on both sides they agree. The "
@@ -155,9 +166,10 @@ def _gradient(
             Finding(
                 "gradient",
                 name,
-                k,
+                _step(result, k),
                 (entry,),
-                f"{pair}: gradient differs at {bad.size} of {ratio.size} steps, first at step {k}, "
+                f"{pair}: gradient differs at {bad.size} of {ratio.size} {_steps_word(result)}, "
+                f"first at step {_step(result, k)}, "
                 f"entry {label}: handwritten {g:.10g} vs {name} {r:.10g} (difference "
                 f"{abs(float(g) - float(r)):.3g} > its tolerance {run.grad_tolerance[k][entry]:.3g})."
                 + (f" Looks like {diagnosis.kind}: {diagnosis.message}" if diagnosis else ""),
@@ -192,14 +204,15 @@ def _split_precision(
     label = layout.label(int(run.errors.worst_entry[worst]))
     text = (
         f"{pair}: the gradient differs at {bad.size} of {run.errors.ratio.size} steps by up to "
-        f"{float(rel.max()):.2g} relative (worst at step {worst}, {label}: "
+        f"{float(rel.max()):.2g} relative (worst at step {_step(result, worst)}, {label}: "
         f"{float(run.errors.ratio[worst]):.3g}× its full-{run.info.dtype} tolerance), the size "
         f"a reduced-precision matmul explains; rerun at matmul precision highest, {name} agrees "
         f"with the handwritten gradient at every step re-checked ({checked.size}, up to "
         f"{float(checked.max()):.2g}× the tolerance). {why}; {FIX}."
     )
     entry = (int(run.errors.worst_entry[worst]),)
-    return [Finding("precision", name, worst, entry, text, fatal=False, labels=(label,))], bad[:0]
+    at = _step(result, worst)
+    return [Finding("precision", name, at, entry, text, fatal=False, labels=(label,))], bad[:0]
 
 
 def _wrong_entries(g: NDArray, r: NDArray, tol: NDArray) -> list[int]:
@@ -286,11 +299,13 @@ def _update(result: CrossCheckResult, name: str, run: BackendRun, pair: str) -> 
     k = int(bad[0])
     entry = int(np.nanargmax(ratio[k]))
     label = layout.label(entry)
+    nxt = ref.weights[k + 1] if ref.after is None else ref.after[k]
     w0, yours, theirs = (
         float(ref.weights[k][entry]),
-        float(ref.weights[k + 1][entry]),
+        float(nxt[entry]),
         float(run.update_predicted[k][entry]),
     )
+    t = _step(result, k)
     step_yours, step_theirs = yours - w0, theirs - w0
     factor = (
         f" Your step is {step_yours / step_theirs:.6g} × theirs there."
@@ -303,11 +318,12 @@ def _update(result: CrossCheckResult, name: str, run: BackendRun, pair: str) -> 
         Finding(
             "update",
             name,
-            k,
+            t,
             (entry,),
             f"{pair}: the handwritten update is not {opt.name} ({opt.rule}): {config}, fed your "
-            f"own weights and gradients, differs from it at {bad.size} of {len(worst)} updates, "
-            f"first at step {k} → {k + 1}, entry {label}: yours {yours:.10g} vs {name}'s "
+            f"own weights and gradients, differs from it at {bad.size} of {len(worst)} "
+            f"{'' if ref.after is None else 'recorded '}updates, first at step {t} → {t + 1}, "
+            f"entry {label}: yours {yours:.10g} vs {name}'s "
             f"{theirs:.10g} (from w = {w0:.10g}).{factor} The gradient is not to blame: this "
             "check uses your own gradient.",
             labels=(label,),
@@ -348,8 +364,9 @@ def _drift(
     moved = np.abs(traj.weights[k] - ref.weights[k])
     entries = tuple(int(i) for i in np.flatnonzero(moved == moved.max()))[:8]
     labels = tuple(layout.label(i) for i in entries)
+    step = _step(result, k)
     text = (
-        f"{pair}: weights drift apart from step {k} (relative drift {run.drift[k]:.3g} > "
+        f"{pair}: weights drift apart from step {step} (relative drift {run.drift[k]:.3g} > "
         f"tolerance {run.drift_tolerance[k]:.3g}, largest at {', '.join(labels)}); final drift "
         f"{run.final_drift:.3g}."
     )
@@ -358,19 +375,19 @@ def _drift(
             Finding(
                 "trajectory",
                 name,
-                k,
+                step,
                 entries,
                 text + " A consequence of the mistake above.",
                 labels=labels,
             )
         )
         return out
-    if kink is not None and kink.step < k:
+    if kink is not None and kink.step < step:
         out.append(
             Finding(
                 "kink",
                 name,
-                k,
+                step,
                 entries,
                 text + f" A consequence of the kink at step {kink.step}: the two runs took "
                 "different subgradients there, so they legitimately follow different paths.",
@@ -385,7 +402,7 @@ def _drift(
             Finding(
                 "sensitivity",
                 name,
-                k,
+                step,
                 entries,
                 text + f" The libraries' own runs are {spread:.3g} apart there too, with gradient "
                 "and update right at every step: this run amplifies rounding (its trajectory is "
@@ -399,7 +416,7 @@ def _drift(
         Finding(
             "trajectory",
             name,
-            k,
+            step,
             entries,
             text + " The gradient and the update agree at every step, so the runs differ in "
             "something else: state that is not reset, data that change between steps, or "

@@ -28,6 +28,7 @@ class CrossCheckConfig:
     params: dict[str, list[int]]  # name → shape
     n_params: int
     n_examples: int
+    record_every: int = 1  # rows kept at steps 0, k, 2k, … and the last (1: every step)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,13 @@ class CrossCheckResult:
     problem: Any = None  # the backends' Problem: model, prepared data, optimizer
     scaling: Any = None  # what trajectory._prepare did to the user's data (None: nothing)
     parallel: Any = None  # crosscheck(..., workers=W): the gdcheck.distributed ParallelResult
+
+    @property
+    def recorded_steps(self) -> NDArray:
+        """The step of each row of every trajectory and per-step array: ``0 … K``, or with
+        ``record_every=k`` the steps 0, k, 2k, … and the last."""
+        at = self.reference.steps_at
+        return np.arange(len(self.reference.losses)) if at is None else np.asarray(at)
 
     @property
     def at_fault(self) -> str | None:
@@ -226,7 +234,7 @@ class CrossCheckResult:
             f"the reference run is diverging: lr = {lr_text} exceeds the stable bound "
             f"2/λmax = {bound_text} (λmax = {self.eigenvalues.max():.6g} of the model's "
             f"Hessian), and the loss grew past its start from step {step} on "
-            f"({losses[0]:.4g} → {losses[-1]:.4g} after {len(losses) - 1} steps); it has not "
+            f"({losses[0]:.4g} → {losses[-1]:.4g} after {self.config.steps} steps); it has not "
             "overflowed yet."
         )
 
@@ -234,10 +242,12 @@ class CrossCheckResult:
         """``(iteration, cost)`` every ``every`` iterations, as the tutorial prints them.
 
         By default five intervals and the last step (every 2,000 for the tutorial's 10,000).
+        With ``record_every`` > 1, the recorded steps that fall on those iterations.
         """
         losses = self.reference.losses
         every = every or max(1, self.config.steps // 5)
-        return [(k, float(losses[k])) for k in range(0, len(losses), every)]
+        at = self.recorded_steps
+        return [(int(k), float(losses[j])) for j, k in enumerate(at) if k % every == 0]
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (schema in :mod:`gdcheck.report.schema`)."""

@@ -100,6 +100,11 @@ def drift_tolerances(
     Errors then evolve as :math:`e_{k+1} = (I - \eta H) e_k + \delta_k` for SGD on a
     quadratic with known Hessian, so the bound is :math:`\sum_{j<k} \rho^j \delta`; otherwise
     it grows by ``δ`` per step. Divided by ``‖w_k‖∞``.
+
+    With ``record_every`` > 1 the rows are the recorded steps :math:`t_0 < t_1 < \dots`; across
+    a gap of :math:`g = t_j - t_{j-1}` steps, :math:`e_{t_j} \le \rho^g e_{t_{j-1}} +
+    \bar\delta \sum_{i<g} \rho^i`, each unrecorded step's ``δ`` taken as the larger of its two
+    recorded neighbours' (at g = 1 this is the recursion above, exactly).
     """
     opt = problem.optimizer
     steps = len(reference.losses)
@@ -123,8 +128,17 @@ def drift_tolerances(
     else:
         rho = 1.0
     bound = np.zeros(steps)
-    for k in range(1, steps):  # e_k ≤ ρ e_{k−1} + δ_{k−1}
-        bound[k] = min(rho, 1.0) * bound[k - 1] + delta[k - 1]
+    at = getattr(reference, "steps_at", None)
+    if at is None:
+        for k in range(1, steps):  # e_k ≤ ρ e_{k−1} + δ_{k−1}
+            bound[k] = min(rho, 1.0) * bound[k - 1] + delta[k - 1]
+    else:
+        r = min(rho, 1.0)
+        for k in range(1, steps):  # e_{t_k} ≤ ρ^g e_{t_{k−1}} + δ̄ Σ_{i<g} ρ^i
+            gap = int(at[k] - at[k - 1])
+            step_delta = delta[k - 1] if gap == 1 else max(delta[k - 1], delta[k])
+            grows = float(gap) if r == 1.0 else (1.0 - r**gap) / (1.0 - r)
+            bound[k] = r**gap * bound[k - 1] + step_delta * grows
     return bound / np.where(w > 0, w, 1.0)  # the normalisation of weight_drift
 
 
