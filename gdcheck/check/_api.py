@@ -37,6 +37,7 @@ from ..params import ParamLayout, parse_params
 from ..validation import check_dtype, check_finite
 from ._diagnosis import Diagnosis
 from ._grad_output import call_grad
+from ._kink import Kink, judge_at_smooth_points
 from ._layout import unroll
 from ._on_demand import OnDemand
 from ._per_example import per_example_term
@@ -78,6 +79,9 @@ class GradientCheck:
     floor_measured: bool = True
     """False when your gradient already agreed within ``rtol`` and the backends' spread, so the
     rounding floor (which could only widen the tolerance) was not measured."""
+    kink: Kink | None = None
+    """Where the loss is not differentiable at the given point (``kink.labels``: ``W[3, 1]``, …),
+    or None: that point is then not judged, nearby smooth points are (gdcheck/check/_kink.py)."""
 
     @property
     def max_abs_error(self) -> float:
@@ -261,6 +265,7 @@ def check_gradient(
         rtol=ctx.last_rtol,
         atol=dict(shown.atol),
         floor_measured=shown.floor_measured,
+        kink=point.kink,
         witnesses=witnesses_run,
         diagnosis=diagnosis,
         points_checked=len(checks),
@@ -432,8 +437,14 @@ def _cannot_tell(point: PointCheck, tree: dict[str, NDArray]) -> str | None:
 
     A 1 % error in entry i shows only where ``0.01·|r_i|`` exceeds its tolerance; where most
     entries are below that (near an optimum), or where parameters are exactly zero (terms
-    such as a penalty's vanish there), a wrong formula can look right.
+    such as a penalty's vanish there), a wrong formula can look right. At a kink (checked
+    first: it is not an optimum) no single gradient is right at some entries.
     """
+    if point.kink is not None:
+        return (
+            f"the given point is a kink of the loss ({len(point.kink.labels)} entries have no "
+            "single gradient), so it is not judged where a nearby smooth point can be"
+        )
     resolvable = np.abs(point.reference) >= RESOLVE * point.tolerance
     if not resolvable.any():
         return (
@@ -451,11 +462,18 @@ def _cannot_tell(point: PointCheck, tree: dict[str, NDArray]) -> str | None:
 
 
 def _combine(first: PointCheck, checks: list[PointCheck]) -> Diagnosis | None:
-    """The diagnosis at the first point that shows one, with how many points agree."""
-    found = [c.diagnosis for c in checks if c.diagnosis is not None]
+    """The diagnosis at the first point that shows one, with how many points agree.
+
+    Kink points are set aside first (:func:`._kink.judge_at_smooth_points`: their diagnosis
+    moves to ``check.kink.diagnosis``) when a smooth point was checked, so that the verdict,
+    the headline and the count come from the smooth points.
+    """
+    judge_at_smooth_points(checks)
+    judged = [c for c in checks if c.kink is None] or checks
+    found = [c.diagnosis for c in judged if c.diagnosis is not None]
     if not found:
         return None
     lead = first.diagnosis or found[0]
-    lead.points_checked = len(checks)
+    lead.points_checked = len(judged)
     lead.points_agreeing = sum(1 for d in found if lead.same_as(d))
     return lead

@@ -36,6 +36,8 @@ def gradient_check_html(check: Any) -> str:
     )
     if diagnosis is not None:
         head += f"<p><b>{e(diagnosis.kind)}</b>: {e(diagnosis.message)}</p>"
+    if getattr(check, "kink", None) is not None:
+        head += f"<p><b>kink</b> at the given point: {e(str(check.kink))}.</p>"
     errors, tolerance = _largest(check.abs_error), _largest(check.tolerance)
     rows = "".join(
         f"<tr><td>{e(name)}</td><td>{errors[name]:.3e}</td><td>{tolerance.get(name, float('nan')):.3e}</td>"
@@ -49,6 +51,10 @@ def gradient_check_html(check: Any) -> str:
     extra = []
     for w in getattr(check, "witnesses", []) or []:
         name = getattr(getattr(w, "witness", None), "name", type(w).__name__)
+        skipped = getattr(getattr(w, "witness", None), "skipped", None)
+        if skipped:
+            extra.append(f"<li>witness {e(str(name))}: {e(str(skipped))}</li>")
+            continue
         extra.append(
             f"<li>witness {e(str(name))}: {getattr(w, 'yours_error', float('nan')):.3g} "
             "(≤ 1 agrees)</li>"

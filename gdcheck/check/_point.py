@@ -8,8 +8,10 @@ tolerance settings) and compares a handwritten gradient with autodiff at one poi
           \tau_r = 16\,\epsilon\sqrt{N}, \qquad
           \tau_a^{(i)} = 64\,\max(\nu_i,\ 0.01\max_{j \in p}\nu_j)
 
-with ``ν`` the rounding floor measured by :meth:`PointChecker.rounding_floor`. The witnesses
-run on a background thread (:meth:`PointChecker.start_witnesses`).
+with ``ν`` the rounding floor measured by :meth:`PointChecker.rounding_floor`. Where the floor
+is measured the point is also probed for a kink (:mod:`._kink`); at one, the floor comes from
+a point beside it whose perturbations cross no kink, and the kink's entries stay out of the
+point's diagnosis. The witnesses run on a background thread (:meth:`PointChecker.start_witnesses`).
 """
 
 from __future__ import annotations
@@ -25,13 +27,12 @@ import numpy as np
 
 from .._types import NDArray
 from ..array_api import operation_hint
-from ..backends._common import read_only
 from ..errors import InputError
 from ..params import ParamLayout
 from ._diagnosis import Diagnosis, diagnose
+from ._kink import Kink, find_kink, floor_point, judged_masks
 from ._on_demand import consulted, held_back_note
 from ._witness_run import WitnessRunner
-from ._witnesses import central_differences, complex_step
 
 RTOL_SAFETY = 16.0
 ATOL_SAFETY = 64.0
@@ -40,8 +41,6 @@ FLOOR_SAMPLES = 2
 FLOOR_SHARE = 0.01
 """An entry's floor is at least this share of its parameter's largest: a lucky small sample
 cannot make the tolerance of one entry absurdly tight."""
-MAX_WITNESS_ENTRIES = 2_000
-"""Without autodiff, witnesses per entry are the reference up to this many entries."""
 SMALL_DATA = 2_000_000
 """Data with at most this many elements is also perturbed when measuring the rounding floor."""
 NAMESPACE_HINT = (
@@ -64,6 +63,8 @@ class PointCheck:
     autodiff: dict[str, NDArray] = field(default_factory=dict)
     atol: dict[str, float] = field(default_factory=dict)
     floor_measured: bool = True
+    kink: Kink | None = None
+    """Where the loss is not differentiable at this point (:mod:`._kink`), or None."""
 
 
 class PointChecker(WitnessRunner):
@@ -156,48 +157,6 @@ class PointChecker(WitnessRunner):
             out[backend.name] = self.layout.flatten(grads)
         return out
 
-    def witness_reference(self, tree: dict[str, NDArray]) -> tuple[NDArray, NDArray]:
-        """Without a working autodiff backend: the complex step (or central differences) per entry."""
-        reasons = (
-            "; ".join(self.failures.values())
-            or "no autodiff backend is installed (pip install 'gdcheck[jax]' or 'gdcheck[torch]')"
-        )
-        flat = self.layout.flatten(tree)
-        if flat.size > MAX_WITNESS_ENTRIES:
-            raise InputError(f"no autodiff backend could differentiate the loss: {reasons}")
-        f = self.numpy_loss()
-        try:
-            np.asarray(f(flat))
-        except Exception as exc:
-            raise InputError(
-                f"no autodiff backend could differentiate the loss, and it fails under numpy too "
-                f"({type(exc).__name__}: {exc}): {reasons}"
-            ) from None
-        dirs = np.eye(flat.size)
-        witness = complex_step(f, flat, dirs, "entries")
-        if not witness.ran:
-            witness = central_differences(f, flat, dirs, "entries")
-        if self.reference_name != witness.name:
-            self.notes.append(
-                f"no autodiff backend could differentiate the loss (see above), so the "
-                f"{witness.name} witness (per entry, no autodiff) is the reference"
-            )
-        self.reference_name = witness.name
-        return witness.derivatives, witness.error_estimate
-
-    def numpy_loss(self) -> Callable[[NDArray], Any]:
-        data = read_only(self.data64)
-
-        def f(flat: NDArray) -> Any:
-            value = self.loss(self.layout.to_user(self.layout.unflatten(flat)), *data)
-            if value is None:
-                raise TypeError("the loss returned None")
-            return (
-                np.asarray(value).reshape(()) if np.asarray(value).size == 1 else np.asarray(value)
-            )
-
-        return f
-
     # -- tolerance ------------------------------------------------------------------------
     def rounding_floor(
         self, tree: dict[str, NDArray], base: NDArray, rng: np.random.Generator
@@ -284,9 +243,13 @@ class PointChecker(WitnessRunner):
             and all(yours[n].shape == tree[n].shape for n in self.layout.names)
             and bool(np.all(np.abs(self.layout.flatten(yours) - ref) <= tol))
         )
+        kink = None
         if floor is None and not settled:
-            floor = self.rounding_floor(tree, ref, np.random.default_rng(len(self.notes) + 7))
-            tol, disagreeing = self._judge(grads, names, ref, floor)
+            rng = np.random.default_rng(len(self.notes) + 7)
+            floor = self.rounding_floor(tree, ref, rng)
+            if grads:
+                kink, floor = self._kink(tree, ref, floor, rng)
+            tol, disagreeing = self._judge(grads, names, ref, floor, kink)
         self.floor_measured = floor is not None
         note = f"autodiff backends disagree: {', '.join(disagreeing)} vs {self.reference_name}"
         if disagreeing and not any(n.startswith(note) for n in self.notes):
@@ -295,6 +258,7 @@ class PointChecker(WitnessRunner):
             "autodiff": grads,
             "atol": dict(self.last_atol),
             "floor_measured": self.floor_measured,
+            "kink": kink,
         }
         if structure is None and yours is not None:
             structure = self._shapes(yours, tree, ref, tol)
@@ -306,15 +270,38 @@ class PointChecker(WitnessRunner):
         rel = float(err.max(initial=0.0)) / max(float(np.abs(ref).max(initial=0.0)), 1e-300)
         diagnosis = diagnose(
             self.layout,
-            g,
-            ref,
-            tol,
+            *judged_masks(kink, g, ref, tol),
             self.data_dims,
             params=self.layout.flatten(tree),
             data=self.data64,
             ref=self.ref_label,
         )
         return PointCheck(tree, g, ref, tol, err, rel, diagnosis, **extras)
+
+    def _kink(
+        self, tree: dict[str, NDArray], ref: NDArray, floor: NDArray, rng: np.random.Generator
+    ) -> tuple[Kink | None, NDArray]:
+        """The kink at ``tree`` (:func:`._kink.find_kink`, four reference gradients) and the
+        rounding floor to use: at a kink, the floor measured beside it
+        (:func:`._kink.floor_point`), since the floor at the kink measures the jumps."""
+        flat = self.layout.flatten(tree)
+        kink = find_kink(self._reference_at, self.layout, flat, ref, self.dtype, rng, floor)
+        if kink is None:
+            return None, floor
+        beside = floor_point(self.layout, flat, self.dtype, rng)
+        base = self._reference_at(beside)
+        if base is None:
+            return kink, floor
+        kink.floor_beside = True
+        return kink, self.rounding_floor(self.layout.unflatten(beside), base, rng)
+
+    def _reference_at(self, flat: NDArray) -> NDArray | None:
+        """The reference autodiff gradient at flat params, or None where it cannot be had."""
+        try:
+            grads = self.gradients(self.layout.unflatten(flat), only=self.reference_name)
+        except InputError:  # the loss is not finite there
+            return None
+        return grads.get(self.reference_name)
 
     @property
     def ref_label(self) -> str:
@@ -328,19 +315,26 @@ class PointChecker(WitnessRunner):
         return "autodiff's"
 
     def _judge(
-        self, grads: dict[str, NDArray], names: list[str], ref: NDArray, floor: NDArray
+        self,
+        grads: dict[str, NDArray],
+        names: list[str],
+        ref: NDArray,
+        floor: NDArray,
+        kink: Kink | None = None,
     ) -> tuple[NDArray, list[str]]:
         """Per-entry tolerance, and the backends that disagree with the reference beyond it.
 
         Backends that agree widen the tolerance by their spread (another sample of rounding);
-        one that does not is a disagreement for the witnesses to settle.
+        one that does not is a disagreement for the witnesses to settle. At a kink's entries
+        backends may follow different subgradient conventions: neither counts there.
         """
         tol = self.tolerances(ref, floor, np.zeros_like(ref))
-        disagreeing = [n for n in names if np.any(np.abs(grads[n] - ref) > tol)]
+        smooth = np.ones(ref.shape, bool) if kink is None else ~kink.mask
+        disagreeing = [n for n in names if np.any((np.abs(grads[n] - ref) > tol) & smooth)]
         spread = np.zeros_like(ref)
         for other in names:
             if other not in disagreeing:
-                spread = np.maximum(spread, np.abs(grads[other] - ref))
+                spread = np.maximum(spread, np.where(smooth, np.abs(grads[other] - ref), 0.0))
         return self.tolerances(ref, floor, spread), disagreeing
 
     def _shapes(

@@ -9,6 +9,7 @@ import numpy as np
 from ..params import entry_label
 
 MAX_ROWS = 8
+SHOWN_ELSEWHERE = "the table shows the first random point"
 
 
 def render_check(res: Any) -> str:  # a gdcheck.GradientCheck (no import: _api imports this module)
@@ -28,6 +29,12 @@ def render_check(res: Any) -> str:  # a gdcheck.GradientCheck (no import: _api i
             else ""
         )
         lines.append(f"  diagnosis: {d.kind} — {d.message}{sure}")
+    kink = getattr(res, "kink", None)
+    if kink is not None:
+        lines.append(f"  kink at the given point: {kink}.")
+    # the table shows the given (kink) point unless a random point shows the mismatch
+    at_kink = kink is not None and not any(n.startswith(SHOWN_ELSEWHERE) for n in res.notes)
+    kink_rows = False
     if res.yours is not None:
         rows = []
         for name in layout.names:
@@ -54,6 +61,8 @@ def render_check(res: Any) -> str:  # a gdcheck.GradientCheck (no import: _api i
                 e = res.abs_error[name][idx] if idx else res.abs_error[name].reshape(())
                 t = res.tolerance[name][idx] if idx else res.tolerance[name].reshape(())
                 flag = "  ✗" if e > t else ""
+                if flag and at_kink and entry_label(name, idx) in kink.labels:
+                    flag, kink_rows = "  kink", True
                 lines.append(
                     f"    {entry_label(name, idx):<16} {float(y):>14.7g} "
                     f"{float(r):>14.7g} {float(e):>10.3g} {float(t):>10.3g}{flag}"
@@ -67,6 +76,11 @@ def render_check(res: Any) -> str:  # a gdcheck.GradientCheck (no import: _api i
                 if res.floor_measured
                 else " (the rounding floor was not needed: agreement within rtol and the backends' spread)"
             )
+            + (
+                "; the rows marked kink are the kink's: any subgradient is right there"
+                if kink_rows
+                else ""
+            )
         )
     refs = []
     for name in res.autodiff:
@@ -78,7 +92,9 @@ def render_check(res: Any) -> str:  # a gdcheck.GradientCheck (no import: _api i
     lines.append("  autodiff: " + "; ".join(refs))
     for w in res.witnesses:
         if not w.witness.ran:
-            lines.append(f"  witness {w.witness.name}: skipped — {w.witness.skipped}")
+            said = w.witness.skipped or ""
+            how = "" if said.startswith("not applicable") else "skipped — "
+            lines.append(f"  witness {w.witness.name}: {how}{said}")
             continue
         where = (
             f"{len(w.witness.derivatives)} random directions"

@@ -20,7 +20,10 @@ from typing import Any
 import numpy as np
 
 from .._types import NDArray
-from ._witnesses import WitnessResult, central_differences, complex_step, directions
+from ..backends._common import read_only
+from ..errors import InputError
+from ._kink import NOT_APPLICABLE, Kink, find_kink
+from ._witnesses import WitnessResult, axes, central_differences, complex_step, directions
 
 WITNESS_DIRECTIONS = 2
 """Random directions for central differences when the complex step cannot run."""
@@ -28,6 +31,10 @@ COMPLEX_DIRECTIONS = 1
 """Random directions for the complex step, which central differences then follow."""
 FEW_ENTRIES = 16
 """With at most this many parameter entries, witnesses run per entry by default."""
+MAX_WITNESS_ENTRIES = 2_000
+"""Without autodiff, witnesses per entry are the reference up to this many entries (one loss
+evaluation per entry, or two), unless ``witnesses="entries"`` asks for them whatever the size."""
+NO_BACKEND = "no autodiff backend is installed (pip install 'gdcheck[jax]' or 'gdcheck[torch]')"
 
 
 @dataclass
@@ -48,18 +55,91 @@ class WitnessRunner:
     """Witness orchestration for :class:`~gdcheck.check._point.PointChecker` (a mixin)."""
 
     layout: Any
+    loss: Any
+    data64: tuple
+    failures: dict[str, str]
     notes: list[str]
     reference_name: str
     _pool: Any
+    witness_mode: str = "auto"
 
-    def numpy_loss(self) -> Any:  # provided by PointChecker
+    dtype: str
+
+    def _reference_at(self, flat: NDArray) -> NDArray | None:  # provided by PointChecker
         raise NotImplementedError
+
+    def probe_kink(self, point: Any) -> Kink | None:
+        """The kink at a point whose floor was not measured (autodiff agreed with yours at once)
+        but where a witness disagrees with autodiff: four reference gradients, or twelve."""
+        if not point.autodiff:
+            return None
+        flat = self.layout.flatten(point.params)
+        rng = np.random.default_rng(len(self.notes) + 11)
+        return find_kink(self._reference_at, self.layout, flat, point.reference, self.dtype, rng)
+
+    # -- without autodiff -----------------------------------------------------------------
+    def numpy_loss(self) -> Any:
+        """The loss as a function of the flat float64 parameters, run on the NumPy data."""
+        data = read_only(self.data64)
+
+        def f(flat: NDArray) -> Any:
+            value = self.loss(self.layout.to_user(self.layout.unflatten(flat)), *data)
+            if value is None:
+                raise TypeError("the loss returned None")
+            return (
+                np.asarray(value).reshape(()) if np.asarray(value).size == 1 else np.asarray(value)
+            )
+
+        return f
+
+    def witness_reference(self, tree: dict[str, NDArray]) -> tuple[NDArray, NDArray]:
+        """Without a working autodiff backend: the complex step (or central differences) per
+        entry, one loss evaluation per entry, capped at :data:`MAX_WITNESS_ENTRIES` unless
+        ``witnesses="entries"`` lifts the cap (the cap is said in the error or in a note)."""
+        reasons = "; ".join(self.failures.values()) or NO_BACKEND
+        flat = self.layout.flatten(tree)
+        if flat.size > MAX_WITNESS_ENTRIES and self.witness_mode != "entries":
+            raise InputError(
+                f"no autodiff backend could differentiate the loss: {reasons}. Without autodiff "
+                "the reference is the complex step (or central differences) per entry, one loss "
+                f"evaluation per entry, capped at {MAX_WITNESS_ENTRIES:,} entries; these params "
+                f"have {flat.size:,}. To check them: install jax or torch and write the loss with "
+                "gdcheck.namespace (one gradient evaluation), or pass witnesses='entries' to run "
+                f"the per-entry reference anyway ({flat.size:,} loss evaluations a point)."
+            )
+        f = self.numpy_loss()
+        try:
+            np.asarray(f(flat))
+        except Exception as exc:
+            raise InputError(
+                f"no autodiff backend could differentiate the loss, and it fails under numpy too "
+                f"({type(exc).__name__}: {exc}): {reasons}"
+            ) from None
+        dirs = axes(flat.size)
+        witness = complex_step(f, flat, dirs, "entries")
+        if not witness.ran:
+            witness = central_differences(f, flat, dirs, "entries")
+        if self.reference_name != witness.name:
+            self.notes.append(
+                f"no autodiff backend could differentiate the loss (see above), so the "
+                f"{witness.name} witness (per entry, no autodiff) is the reference"
+            )
+            if flat.size > MAX_WITNESS_ENTRIES:
+                self.notes.append(
+                    f"the per-entry reference ran over {flat.size:,} entries, above its "
+                    f"{MAX_WITNESS_ENTRIES:,}-entry cap, because witnesses='entries' asked for "
+                    f"it ({flat.size:,} loss evaluations a point): install jax or torch and write "
+                    "the loss with gdcheck.namespace to have it from one gradient evaluation"
+                )
+        self.reference_name = witness.name
+        return witness.derivatives, witness.error_estimate
 
     # -- witnesses ------------------------------------------------------------------------
     def start_witnesses(
         self, tree: dict[str, NDArray], mode: str, rng: np.random.Generator
     ) -> Future[tuple[NDArray, list[WitnessResult]]]:
         """Run the witnesses in the background: they need the loss and the data only."""
+        self.witness_mode = mode
         if mode == "auto":
             mode = "entries" if self.layout.size <= FEW_ENTRIES else "directions"
         flat = self.layout.flatten(tree).astype(np.float64)
@@ -122,6 +202,21 @@ class WitnessRunner:
     ) -> list[WitnessCheck]:
         """Compare yours and each autodiff gradient with the witnesses' derivatives."""
         dirs, results = estimates
+        if (
+            point.kink is None
+            and not point.floor_measured
+            and self._off_reference(point, dirs, results)
+        ):
+            point.kink = self.probe_kink(point)  # autodiff agreed at once: is the loss smooth here?
+        if point.kink is not None:  # every witness steps across the kink
+            return [
+                WitnessCheck(
+                    WitnessResult(w.name, w.mode, w.derivatives, w.error_estimate, NOT_APPLICABLE)
+                )
+                if w.ran
+                else WitnessCheck(w)
+                for w in results
+            ]
         checks = []
         for w in results:
             check = WitnessCheck(w)
@@ -139,6 +234,17 @@ class WitnessRunner:
             checks.append(check)
         self._arbitrate(checks)
         return checks
+
+    def _off_reference(self, point: Any, dirs: NDArray, results: list[WitnessResult]) -> bool:
+        """Whether a witness that ran is farther from the reference autodiff than its tolerance."""
+        ref = point.autodiff.get(self.reference_name)
+        for w in results if ref is not None else []:
+            if w.ran:
+                used = dirs[: len(w.derivatives)]
+                tol_dir = np.maximum(np.abs(used) @ point.tolerance + w.error_estimate, 1e-300)
+                if np.any(np.abs(used @ ref - w.derivatives) > tol_dir):
+                    return True
+        return False
 
     def _arbitrate(self, checks: list[WitnessCheck]) -> None:
         """When autodiff backends disagree, take the one the best witness sides with."""

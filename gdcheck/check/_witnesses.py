@@ -16,7 +16,7 @@ each) or along every coordinate (one per entry) when asked or when the parameter
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,10 +50,27 @@ def directions(size: int, mode: str, count: int, rng: np.random.Generator) -> ND
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+class axes:  # lower case: it reads as the sequence it is, like range
+    """The coordinate axes ``e_0 … e_{n-1}`` one at a time: per-entry witnesses over many
+    entries without the ``n × n`` identity matrix in memory."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[NDArray]:
+        for i in range(self.size):
+            e = np.zeros(self.size)
+            e[i] = 1.0
+            yield e
+
+
 def central_differences(
     f: Callable[[NDArray], float],
     p: NDArray,
-    dirs: NDArray,
+    dirs: NDArray | axes,
     mode: str,
     f0: float | None = None,
     exact: NDArray | None = None,
@@ -82,7 +99,7 @@ def central_differences(
 
 
 def complex_step(
-    f: Callable[[NDArray], object], p: NDArray, dirs: NDArray, mode: str
+    f: Callable[[NDArray], object], p: NDArray, dirs: NDArray | axes, mode: str
 ) -> WitnessResult:
     """Complex-step derivatives of ``f`` along ``dirs``, or a skipped result saying why."""
     d = np.empty(len(dirs))
