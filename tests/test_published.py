@@ -1,5 +1,6 @@
 """The catalogue of published handwritten gradients: correct code passes, every planted
-mistake fails with the kind named in the catalogue, and the Taylor test agrees."""
+mistake fails with the kind named in the catalogue (float64 and float32), and the Taylor test
+agrees."""
 
 from __future__ import annotations
 
@@ -42,6 +43,29 @@ def test_each_mistake_fails_with_its_kind(case, mistake):
     for t in res.taylor:
         if t is not None and t.order is not None:
             assert abs(t.order - 1) < 0.1, str(t)
+
+
+def _float32(params):
+    if isinstance(params, dict):
+        return {k: np.asarray(v, np.float32) for k, v in params.items()}
+    return np.asarray(params, np.float32)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_in_float32_correct_code_passes_and_every_mistake_keeps_its_kind(case):
+    """The same catalogue in float32: no false alarm, no miss, no other name (a float32
+    gradient's rounding must not make a permutation or a factor unrecognisable)."""
+    p = _float32(case.params)
+    ok = gdcheck.check_gradient(
+        case.loss, case.grad, p, *case.data, backends=BACKENDS, taylor=False, **case.kwargs
+    )
+    assert ok.passed and ok.dtype == "float32", str(ok)
+    for mistake in case.mistakes:
+        res = gdcheck.check_gradient(
+            case.loss, mistake.grad, p, *case.data, backends=BACKENDS, taylor=False, **case.kwargs
+        )
+        assert not res.passed, f"{mistake.name}: {res}"
+        assert res.diagnosis.kind == mistake.kind, f"{mistake.name}: {res}"
 
 
 def test_most_mistakes_are_named():
