@@ -40,7 +40,7 @@ from ._grad_output import call_grad
 from ._kink import Kink, judge_at_smooth_points
 from ._layout import unroll
 from ._on_demand import OnDemand
-from ._per_example import per_example_term
+from ._per_example import look_per_example
 from ._point import PointCheck, PointChecker
 from ._report import render_check
 from ._taylor import TaylorTest, taylor_test
@@ -228,7 +228,7 @@ def check_gradient(
             checks.append(ctx.compare(extra, ytree, struct))
     diagnosis = _combine(point, checks)
     if diagnosis is not None and diagnosis.kind == "unexplained":
-        diagnosis = _per_example(ctx, grad, layout, dtype, data_user, checks, diagnosis)
+        diagnosis = look_per_example(ctx, grad, layout, dtype, data_user, checks, diagnosis)
     taylor_tests = [_taylor(loss, layout, c, data64, seed) for c in checks] if taylor else []
     # A difference that rounding explains is reported, not failed — unless the tolerance
     # is the user's own, which is then taken at its word.
@@ -305,38 +305,6 @@ def _by_keyword(
         return positional
 
     return wrap(loss), wrap(grad), tuple(data) + tuple(named.values())
-
-
-def _per_example(
-    ctx: PointChecker,
-    grad: Callable[..., Any],
-    layout: ParamLayout,
-    dtype: str,
-    data_user: tuple,
-    checks: list[PointCheck],
-    unexplained: Diagnosis,
-) -> Diagnosis:
-    """An unexplained difference looked at example by example (:mod:`._per_example`), at the
-    point the diagnosis comes from."""
-    point = next((c for c in checks if c.diagnosis is unexplained), checks[0])
-    if point.yours is None:
-        return unexplained
-    tree = {k: np.asarray(v).astype(dtype) for k, v in point.params.items()}
-    found = per_example_term(
-        ctx,
-        grad,
-        layout,
-        tree,
-        data_user,
-        ctx.data64,
-        point.yours - point.reference,
-        ~(point.abs_error <= point.tolerance),
-    )
-    if found is None:
-        return unexplained
-    found.points_checked = unexplained.points_checked
-    found.points_agreeing = unexplained.points_agreeing
-    return found
 
 
 def _taylor(

@@ -14,8 +14,11 @@ The kinds (DESIGN.md's vocabulary), tried in this order:
 * ``precision`` — over the tolerance but within :data:`PRECISION_MARGIN` times it (tried
   first): rounding, reported but not a failure unless the tolerance was the user's own;
 * ``term_scaled``, ``permuted``, ``structured`` — one term off by a factor (a penalty's
-  coefficient, the data term's m), the right entries in another order, or a difference with
-  a recognisable shape: see :mod:`._structure`;
+  coefficient, the data term's m), the right entries in another order (with ``layout=``, a
+  flat vector's matrices unrolled in the other order: :mod:`._layout`), or a difference with
+  a recognisable shape: see :mod:`._structure` (and :mod:`._per_example`, which
+  :func:`gdcheck.check_gradient` consults where this module says ``unexplained``: one
+  example's worth per column);
 * ``non_finite`` — NaN or Inf in yours where autodiff's is finite, with the likely cause;
 * ``unexplained`` — none of the above.
 """

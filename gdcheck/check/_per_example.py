@@ -23,6 +23,7 @@ from .._types import NDArray
 from ..params import ParamLayout
 from ._diagnosis import Diagnosis, _entries
 from ._grad_output import call_grad
+from ._point import PointCheck, PointChecker
 
 PROBES = 3
 """Examples with a non-zero difference that must all show the per-example term."""
@@ -30,8 +31,43 @@ TRIES = 12
 """Examples looked at, at most, to find them."""
 
 
+def look_per_example(
+    ctx: PointChecker,
+    grad: Callable[..., Any],
+    layout: ParamLayout,
+    dtype: str,
+    data_user: tuple,
+    checks: list[PointCheck],
+    unexplained: Diagnosis,
+) -> Diagnosis:
+    """``unexplained``, looked at example by example at the point it comes from: a
+    ``structured`` diagnosis (same point counts) when :func:`per_example_term` finds the term.
+
+    ``checks`` are the points :func:`gdcheck.check_gradient` compared.
+    """
+    point = next((c for c in checks if c.diagnosis is unexplained), checks[0])
+    if point.yours is None:
+        return unexplained
+    tree = {k: np.asarray(v).astype(dtype) for k, v in point.params.items()}
+    found = per_example_term(
+        ctx,
+        grad,
+        layout,
+        tree,
+        data_user,
+        ctx.data64,
+        point.yours - point.reference,
+        ~(point.abs_error <= point.tolerance),
+    )
+    if found is None:
+        return unexplained
+    found.points_checked = unexplained.points_checked
+    found.points_agreeing = unexplained.points_agreeing
+    return found
+
+
 def per_example_term(
-    ctx: Any,
+    ctx: PointChecker,
     grad: Callable[..., Any],
     layout: ParamLayout,
     tree: dict[str, NDArray],
