@@ -131,7 +131,13 @@ def _with_update(update) -> gdcheck.Model:
 
 @pytest.mark.parametrize(
     ("factory", "right"),
-    [(gdcheck.optim.momentum, updates.momentum), (gdcheck.optim.adam, updates.adam)],
+    [
+        (gdcheck.optim.momentum, updates.momentum),
+        (lambda: gdcheck.optim.momentum(nesterov=True), updates.nesterov),
+        (gdcheck.optim.adam, updates.adam),
+        (gdcheck.optim.adamw, updates.adamw),
+    ],
+    ids=["momentum", "nesterov", "adam", "adamw"],
 )
 def test_a_stateful_optimizer_is_checked_exactly_at_recorded_steps(data, factory, right):
     """The library's state is set from the textbook state at t: the same w_{t+1} as a run

@@ -59,8 +59,9 @@ class NumpyBackend:
         Rows at the steps :func:`~gdcheck.backends._memory.recorded_steps` names (every step
         by default). With ``record_every`` > 1 each recorded ``t`` also keeps ``w_{t+1}``
         (``after``) and the claimed optimizer's textbook state fed the handwritten gradients
-        ``g_0 … g_{t-1}`` (``state``): what the shadow update check needs at ``t``. Stops at the first non-finite loss or gradient (a
-        diverged run); the rest is NaN.
+        ``g_0 … g_{t-1}`` (``state``): what the shadow update check needs at ``t``. The loss
+        and gradient are evaluated at every step; the loop stops at the first non-finite one
+        (a diverged run: ``diverged_at`` is that step), and the rows after it are NaN.
         """
         t0 = time.perf_counter()
         p, model = problem.layout.size, problem.model

@@ -59,18 +59,20 @@ def recording_note(at: NDArray, every: int) -> str:
         f"record_every={every}: {len(at):,} of the {steps + 1:,} steps were recorded and "
         f"checked ({shown}, … every {every:,}th, and the last, {steps:,}). The shadow gradient "
         "and update checks and the comparison of the independent runs ran at those steps only "
-        "(the update check from each recorded step to the next one); a mistake that shows only "
+        "(the update check: one step from each recorded w_t to w_{t+1}); a mistake that shows only "
         "at steps that were not recorded (a branch taken at some steps only) can be missed. "
         "Pass record_every=1 (--record-every 1) to check every step."
     )
 
 
 def record_every_of(reference: Trajectory) -> int:
+    """The ``record_every`` a trajectory was run with (its first gap; 1 for every step)."""
     at = reference.steps_at
     return 1 if at is None or len(at) < 2 else int(at[1] - at[0])
 
 
 def rows_before(at: NDArray, step: int) -> int:
+    """How many rows lie before ``step`` (the rows a run that diverged there has finite)."""
     return int(np.searchsorted(at, step, side="left"))
 
 
