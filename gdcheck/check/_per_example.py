@@ -40,30 +40,36 @@ def look_per_example(
     checks: list[PointCheck],
     unexplained: Diagnosis,
 ) -> Diagnosis:
-    """``unexplained``, looked at example by example at the point it comes from: a
-    ``structured`` diagnosis (same point counts) when :func:`per_example_term` finds the term.
+    """``unexplained``, looked at example by example at every point that says it: a
+    ``structured`` diagnosis, counting the points that show the term, when
+    :func:`per_example_term` finds it at one.
 
     ``checks`` are the points :func:`gdcheck.check_gradient` compared.
     """
-    point = next((c for c in checks if c.diagnosis is unexplained), checks[0])
-    if point.yours is None:
+    looked = [
+        c
+        for c in checks
+        if c.yours is not None and c.diagnosis is not None and c.diagnosis.kind == "unexplained"
+    ]
+    found = [
+        per_example_term(
+            ctx,
+            grad,
+            layout,
+            {k: np.asarray(v).astype(dtype) for k, v in c.params.items()},
+            data_user,
+            ctx.data64,
+            c.yours - c.reference,
+            ~(c.abs_error <= c.tolerance),
+        )
+        for c in looked
+    ]
+    shown = [f for f in found if f is not None]
+    if not shown:
         return unexplained
-    tree = {k: np.asarray(v).astype(dtype) for k, v in point.params.items()}
-    found = per_example_term(
-        ctx,
-        grad,
-        layout,
-        tree,
-        data_user,
-        ctx.data64,
-        point.yours - point.reference,
-        ~(point.abs_error <= point.tolerance),
-    )
-    if found is None:
-        return unexplained
-    found.points_checked = unexplained.points_checked
-    found.points_agreeing = unexplained.points_agreeing
-    return found
+    shown[0].points_checked = unexplained.points_checked
+    shown[0].points_agreeing = len(shown)
+    return shown[0]
 
 
 def per_example_term(
