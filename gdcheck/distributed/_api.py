@@ -10,6 +10,11 @@ with the single-process trajectory:
 2. ``torch_ddp`` — ``DistributedDataParallel`` over W gloo processes (:mod:`._worker`);
 3. ``jax_sharded`` — the data over W devices with ``jax.sharding`` (:mod:`._jax_sharded`).
 
+Data memory-mapped from a ``.npy`` (``np.load(path, mmap_mode="r")``) reach each worker as a
+reference to its own shard, which it maps and prepares itself (:mod:`._mapped`): no worker
+reads another's examples. This process still prepares all the data once, for the
+single-process run the workers are measured against.
+
 Example::
 
     >>> import gdcheck
@@ -174,6 +179,8 @@ def crosscheck_parallel(
             seconds.update({f"torch_ddp_{k}": v for k, v in ddp.phases.items()})
             result.peak_rss_mb["torch_ddp"] = ddp.peak_rss_mb
             result.peak_rss_mb["torch_ddp_before_data"] = ddp.base_rss_mb
+            result.peak_rss_mb["torch_ddp_anon_at_end"] = [a for a, _ in ddp.rss_parts_mb]
+            result.peak_rss_mb["torch_ddp_file_at_end"] = [f for _, f in ddp.rss_parts_mb]
             result.engines["torch_ddp"] = {
                 "library": "torch",
                 "version": torch.__version__,
@@ -189,6 +196,7 @@ def crosscheck_parallel(
             jx = run_jax(directory, shards.world_size, timeout)
             seconds["jax_sharded"], seconds["jax_sharded_loop"] = jx.seconds, jx.loop_seconds
             result.peak_rss_mb["jax_sharded"] = [jx.peak_rss_mb]
+            result.peak_rss_mb["jax_sharded_anon_file_at_end"] = list(jx.rss_parts_mb)
             result.engines["jax_sharded"] = {
                 "library": "jax",
                 "version": jx.version,

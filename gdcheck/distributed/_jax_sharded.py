@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ._worker import peak_rss_mb, read_shard, read_spec
+from ._worker import peak_rss_mb, read_shard, read_spec, rss_parts_mb
 
 OUTPUT = "jax.npz"
 
@@ -58,6 +58,8 @@ class JaxRun:
     failure: str | None = None
     peak_rss_mb: float = float("nan")
     """The one JAX process's peak RSS (it holds every device's shard), MB."""
+    rss_parts_mb: tuple[float, ...] = ()
+    """Its anonymous and file-backed resident MB after the run."""
     loop_seconds: float = float("nan")
     """The compiled program alone (K+1 gradients, K updates), compilation excluded."""
 
@@ -98,6 +100,7 @@ def run_jax(directory: Path, world_size: int, timeout: float) -> JaxRun:
             bool(rec["allreduce"]),
             str(rec["version"]),
             peak_rss_mb=float(rec["peak_rss_mb"]),
+            rss_parts_mb=tuple(float(x) for x in rec["rss_parts_mb"]),
             loop_seconds=float(rec["loop_seconds"]),
         )
 
@@ -201,6 +204,7 @@ def _child(directory: str) -> None:
         allreduce="all-reduce" in compiled.as_text(),
         version=jax.__version__,
         peak_rss_mb=peak_rss_mb(),
+        rss_parts_mb=rss_parts_mb(),
         loop_seconds=loop_seconds,
     )
 

@@ -42,6 +42,8 @@ class DDPRun:
     """Each worker's peak RSS, MB."""
     base_rss_mb: list[float] = field(default_factory=list)
     """Each worker's peak RSS before it read its shard (torch and gloo alone), MB."""
+    rss_parts_mb: list[tuple[float, float]] = field(default_factory=list)
+    """Each worker's anonymous and file-backed (mapped shard) resident MB after its loop."""
     failure: tuple[str, int, int | None, str] | None = None
     """``(kind, step, worker, message)`` when a worker died or hung."""
 
@@ -94,6 +96,7 @@ def run_ddp(directory: Path, world_size: int, timeout: float) -> DDPRun:
                 stamps.append(rec["stamps"] - launched)
                 run.base_rss_mb.append(float(rec["rss_mb"][0]))
                 run.peak_rss_mb.append(float(rec["rss_mb"][1]))
+                run.rss_parts_mb.append((float(rec["rss_mb"][2]), float(rec["rss_mb"][3])))
         run.phases = phases(np.max(stamps, axis=0), run.seconds)
     return run
 

@@ -21,11 +21,14 @@ spawn). The same code runs under ``torchrun``, one process per worker, on severa
     # write the spec once (gdcheck.distributed.write_spec), copy SPEC_DIR to every node, then
     torchrun --nnodes 2 --nproc-per-node 2 --rdzv-backend c10d \
         --rdzv-endpoint HOST0:29500 -m gdcheck.distributed._worker SPEC_DIR
-    # on each node; rank r writes SPEC_DIR/rank{r}.npz (gather them on one machine), and
-    # gdcheck.distributed.load_torchrun(SPEC_DIR) builds the ParallelResult from them.
+    # on each node; rank r writes SPEC_DIR/rank{r}.npz (gather them on one machine).
+    # Not built yet: a public call that writes SPEC_DIR from a model and data (today the spec
+    # comes from crosscheck_parallel's private _spec) and one that judges the gathered records.
 
 ``torchrun`` sets ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``; the worker
-then joins by ``env://``. ``WORLD_SIZE`` must equal the spec's number of shards.
+then joins by ``env://``. ``WORLD_SIZE`` must equal the spec's number of shards. A shard of a
+memory-mapped ``.npy`` travels as its path and offset (:mod:`._mapped`): the file must be at the
+same path on every node.
 """
 
 from __future__ import annotations
@@ -81,8 +84,27 @@ def read_shard(directory: str | Path, rank: int, spec: dict[str, Any]) -> tuple:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far, MB (``ru_maxrss``)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size so far, MB: ``VmHWM``. (Linux's ``ru_maxrss``
+    keeps the parent's peak across fork and exec, so a worker spawned by a big process would
+    report the parent's.)"""
+    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_parts_mb() -> tuple[float, float]:
+    """``(anonymous, file-backed)`` resident memory now, MB: a memory-mapped shard's pages are
+    file-backed (the page cache, shared with every process that maps the same file)."""
+    return _status_mb("RssAnon"), _status_mb("RssFile")
+
+
+def _status_mb(key: str) -> float:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def progress_path(directory: str | Path, rank: int) -> Path:
@@ -104,7 +126,8 @@ def worker(rank: int, directory: str, store_port: int | None) -> None:
 
     ``stamps`` in the record (``time.time()``): entry, torch imported, process group joined,
     shard read, loop start (DDP built), loop end; the launcher subtracts its own spawn time.
-    ``rss_mb``: peak RSS before the shard is read, and at the end.
+    ``rss_mb``: peak RSS before the shard is read, at the end, and the anonymous and
+    file-backed parts at the end.
     """
     entered = time.time()
     import torch
@@ -132,7 +155,7 @@ def worker(rank: int, directory: str, store_port: int | None) -> None:
         read = time.time()
         out = _train(rank, spec, mark, data)
         out["stamps"] = np.array([entered, imported, joined, read, *out.pop("stamps")])
-        out["rss_mb"] = np.array([base_rss, peak_rss_mb()])
+        out["rss_mb"] = np.array([base_rss, peak_rss_mb(), *rss_parts_mb()])
         np.savez(Path(directory) / f"rank{rank}.npz", **out)
         mark(spec["steps"], DONE)
     finally:
