@@ -253,3 +253,9 @@ def test_the_memory_estimate_and_refusal_know_k(data, monkeypatch):
     k = int(text.split("--record-every ")[1].split()[0])
     need = _memory.estimate_bytes(2, 3_000_000, "float64", 0, True, record_every=k)
     assert need * _memory.SAFETY <= 200 * 2**20  # the K it suggests fits
+
+
+def test_check_without_steps_refuses_record_every(capsys):
+    assert main(["check", "gdcheck/examples/logistic_check.py", "--record-every", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--record-every 5 applies to the cross-check of --steps K" in err

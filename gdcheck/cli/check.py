@@ -155,6 +155,11 @@ def run(args: argparse.Namespace) -> int:
     _check_file(args.file)
     if args.steps is not None and args.steps < 0:
         raise InputError(f"--steps must be >= 0, got {args.steps}; e.g. --steps 200.")
+    if args.steps is None and getattr(args, "record_every", 1) != 1:
+        raise InputError(
+            f"--record-every {args.record_every} applies to the cross-check of --steps K; "
+            "add --steps (e.g. --steps 200), or drop --record-every for the one-point check."
+        )
     if args.lr is not None:
         from ..validation import check_lr
 
