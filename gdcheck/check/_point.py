@@ -98,6 +98,7 @@ class PointChecker(WitnessRunner):
         self.last_atol: dict[str, float] = {}
         self.data_dims = [d for a in data64 if isinstance(a, np.ndarray) for d in a.shape]
         self.n_terms = max(self.data_dims, default=1)  # N of rtol: the largest data dimension
+        self.given: NDArray | None = None  # the first point compared, probed for a kink
 
     def close_pool(self) -> None:
         """No more background work: the pool's threads end when what was submitted is done."""
@@ -217,7 +218,7 @@ class PointChecker(WitnessRunner):
         yours: dict[str, NDArray] | None,
         structure: Diagnosis | None,
     ) -> PointCheck:
-        grads = self.gradients(tree)
+        given, grads = self._is_given(tree), self.gradients(tree)
         if grads:
             names = list(grads)
             self.reference_name = self.reference_name if self.reference_name in grads else names[0]
@@ -247,7 +248,7 @@ class PointChecker(WitnessRunner):
         if floor is None and not settled:
             rng = np.random.default_rng(len(self.notes) + 7)
             floor = self.rounding_floor(tree, ref, rng)
-            if grads:
+            if grads and given:
                 kink, floor = self._kink(tree, ref, floor, rng)
             tol, disagreeing = self._judge(grads, names, ref, floor, kink)
         self.floor_measured = floor is not None
@@ -294,6 +295,13 @@ class PointChecker(WitnessRunner):
             return kink, floor
         kink.floor_beside = True
         return kink, self.rounding_floor(self.layout.unflatten(beside), base, rng)
+
+    def _is_given(self, tree: dict[str, NDArray]) -> bool:
+        """Is ``tree`` the first point compared? Only it is probed for a kink: the random
+        nearby points are smooth with probability 1."""
+        flat = self.layout.flatten(tree)
+        self.given = flat if self.given is None else self.given
+        return bool(np.array_equal(flat, self.given))
 
     def _reference_at(self, flat: NDArray) -> NDArray | None:
         """The reference autodiff gradient at flat params, or None where it cannot be had."""
