@@ -622,3 +622,45 @@ def _cases() -> list[Case]:
 
 CASES: list[Case] = _cases()
 """The catalogue: every published gradient with its planted mistakes."""
+
+
+def figures(dtype: str = "float64", backends: tuple[str, ...] = ("torch",)) -> str:
+    """Issue 11's catalogue figures in ``dtype``: false alarms, misses, named share, wrong names.
+
+    ``python -m gdcheck.examples.published [float32]`` prints them (a mistake is named when its
+    kind is not ``unexplained``; a wrong name is a kind other than the catalogue's).
+    """
+    from ..check import check_gradient
+
+    def cast(p: Any) -> Any:
+        return (
+            {k: v.astype(dtype) for k, v in p.items()} if isinstance(p, dict) else p.astype(dtype)
+        )
+
+    flagged = missed = named = wrong = 0
+    mistakes = [(c, m) for c in CASES for m in c.mistakes]
+    for case in CASES:
+        ok = check_gradient(
+            case.loss, case.grad, cast(case.params), *case.data, backends=backends, **case.kwargs
+        )
+        flagged += not ok.passed
+    for case, m in mistakes:
+        res = check_gradient(
+            case.loss, m.grad, cast(case.params), *case.data, backends=backends, **case.kwargs
+        )
+        if res.passed:
+            missed += 1
+            continue
+        named += res.diagnosis.kind != "unexplained"
+        wrong += res.diagnosis.kind != m.kind
+    return (
+        f"{dtype}: {len(CASES)} published gradients, {len(mistakes)} planted mistakes; correct "
+        f"code flagged {flagged}; mistakes missed {missed}; named (not unexplained) {named} of "
+        f"{len(mistakes)} ({100 * named / len(mistakes):.1f} %); wrong names {wrong}"
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(figures(*sys.argv[1:2]))
