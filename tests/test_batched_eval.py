@@ -112,6 +112,17 @@ def test_jax_is_held_back_on_large_data_and_says_so(monkeypatch):
     assert set(only_jax.autodiff) == {"jax"}
 
 
+def test_a_released_backend_runs_from_then_on(monkeypatch):
+    pytest.importorskip("jax")
+    from gdcheck import backends
+
+    monkeypatch.setattr(_on_demand, "BOTH_UP_TO", 10)
+    torch, jax = backends.get("torch"), _on_demand.OnDemand(backends.get("jax"))
+    assert not _on_demand.consulted(jax, (X, Y), {"torch": G}, None)
+    assert _on_demand.release([torch, jax]) and not _on_demand.release([torch, jax])
+    assert _on_demand.consulted(jax, (X, Y), {"torch": G}, None)
+
+
 def test_jax_answers_when_torch_cannot(monkeypatch):
     pytest.importorskip("jax")
     from gdcheck.backends import torch_backend

@@ -9,7 +9,9 @@ an aligned copy of the data (another X in memory; 0.2 s for 80 MB). So, by defau
 * when the data are small (at most :data:`BOTH_UP_TO` elements): the result then lists both
   backends' gradients, as it always has;
 * when no eager backend produced a gradient (PyTorch is missing or cannot run the loss);
-* when asked for by name (``only="jax"``).
+* when asked for by name (``only="jax"``);
+* from the moment :func:`release` is called (a caller that wants the second opinion after
+  all: the witnesses or your gradient disagree with PyTorch).
 
 Above that size the autodiff-free witnesses (complex step, central differences) are the
 independent second opinion on PyTorch, and the result says that JAX was not consulted.
@@ -55,6 +57,14 @@ def consulted(backend: Any, data64: tuple, answered: dict, only: str | None) -> 
     if not getattr(backend, "on_demand", False) or only == backend.name or not answered:
         return True
     return sum(a.size for a in data64 if isinstance(a, np.ndarray)) <= BOTH_UP_TO
+
+
+def release(backends: list[Any]) -> bool:
+    """Let every held-back backend run from now on; True if one was held back."""
+    held = [b for b in backends if getattr(b, "on_demand", False)]
+    for b in held:
+        b.on_demand = False
+    return bool(held)
 
 
 def held_back_note(backend: Any, data64: tuple, answered: dict) -> str:
