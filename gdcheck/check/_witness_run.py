@@ -98,14 +98,19 @@ class WitnessRunner:
         ``witnesses="entries"`` lifts the cap (the cap is said in the error or in a note)."""
         reasons = "; ".join(self.failures.values()) or NO_BACKEND
         flat = self.layout.flatten(tree)
+        fix = (
+            "write the loss with gdcheck.namespace so that jax or torch can differentiate it"
+            if self.failures
+            else "install jax or torch (pip install 'gdcheck[torch]')"
+        )
         if flat.size > MAX_WITNESS_ENTRIES and self.witness_mode != "entries":
             raise InputError(
                 f"no autodiff backend could differentiate the loss: {reasons}. Without autodiff "
                 "the reference is the complex step (or central differences) per entry, one loss "
                 f"evaluation per entry, capped at {MAX_WITNESS_ENTRIES:,} entries; these params "
-                f"have {flat.size:,}. To check them: install jax or torch and write the loss with "
-                "gdcheck.namespace (one gradient evaluation), or pass witnesses='entries' to run "
-                f"the per-entry reference anyway ({flat.size:,} loss evaluations a point)."
+                f"have {flat.size:,}. To check them: {fix} (one gradient evaluation), or pass "
+                "witnesses='entries' to run the per-entry reference anyway "
+                f"({flat.size:,} loss evaluations a point)."
             )
         f = self.numpy_loss()
         try:
@@ -128,8 +133,8 @@ class WitnessRunner:
                 self.notes.append(
                     f"the per-entry reference ran over {flat.size:,} entries, above its "
                     f"{MAX_WITNESS_ENTRIES:,}-entry cap, because witnesses='entries' asked for "
-                    f"it ({flat.size:,} loss evaluations a point): install jax or torch and write "
-                    "the loss with gdcheck.namespace to have it from one gradient evaluation"
+                    f"it ({flat.size:,} loss evaluations a point): {fix} to have it from one "
+                    "gradient evaluation"
                 )
         self.reference_name = witness.name
         return witness.derivatives, witness.error_estimate
