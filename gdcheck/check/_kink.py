@@ -31,6 +31,12 @@ perturbations cross no kink, near enough that rounding is the same (the floor at
 measure the jumps, ~1 for entries ~0.6, instead of rounding). The point is then not judged
 when a nearby smooth point is (:func:`judge_at_smooth_points`), and the witnesses, which step
 across the kink, are not applicable.
+
+Where it runs: at the given point when its rounding floor is measured (yours did not agree at
+once), or when yours agreed at once but a witness disagrees with autodiff; the random nearby
+points are smooth with probability 1 and are not probed. The reference gradients are float64
+whatever the dtype. Not probed without autodiff (a witness is then the reference). An entry
+whose jumps cancel along every look is not named; the point is still not judged.
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ class Kink:
     jump: float
     """The largest jump seen, ``max |ĵ|``."""
     size: int
+    """How many entries the parameters have."""
     diagnosis: Any = None
     """What the point alone says over its other entries (used only when every point checked
     is a kink)."""
@@ -205,7 +212,7 @@ def floor_point(
     return flat + shift * _scale(layout, flat) * rng.standard_normal(flat.size)
 
 
-def judged_masks(kink: Kink | None, g: NDArray, r: NDArray, tol: NDArray) -> tuple:
+def without_kink(kink: Kink | None, g: NDArray, r: NDArray, tol: NDArray) -> tuple:
     """``g``, ``r``, ``tol`` for the point's own diagnosis: the kink entries read 0 = 0 with an
     infinite tolerance, so that they neither fail nor bend a fitted factor."""
     if kink is None:

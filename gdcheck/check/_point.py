@@ -30,7 +30,7 @@ from ..array_api import operation_hint
 from ..errors import InputError
 from ..params import ParamLayout
 from ._diagnosis import Diagnosis, diagnose
-from ._kink import Kink, find_kink, floor_point, judged_masks
+from ._kink import Kink, find_kink, floor_point, without_kink
 from ._on_demand import consulted, held_back_note
 from ._witness_run import WitnessRunner
 
@@ -271,7 +271,7 @@ class PointChecker(WitnessRunner):
         rel = float(err.max(initial=0.0)) / max(float(np.abs(ref).max(initial=0.0)), 1e-300)
         diagnosis = diagnose(
             self.layout,
-            *judged_masks(kink, g, ref, tol),
+            *without_kink(kink, g, ref, tol),
             self.data_dims,
             params=self.layout.flatten(tree),
             data=self.data64,
