@@ -78,3 +78,22 @@ def test_the_test_reads_the_starting_weights_not_the_last():
     w0 = run.problem.w0
     assert np.array_equal(run.reference.weights[0], w0)
     assert run.taylor is run.taylor  # computed once, then kept
+
+
+def test_a_checks_notebook_view_draws_its_taylor_test():
+    X = np.random.default_rng(0).standard_normal((2, 50))
+    y = X.sum(0, keepdims=True)
+
+    def loss(w, X, y):
+        xp = gdcheck.namespace(w)
+        return xp.sum((xp.matrix_transpose(w) @ X - y) ** 2) / X.shape[1]
+
+    def grad(w, X, y):
+        return (2 / X.shape[1]) * X @ (w.T @ X - y).T
+
+    right = gdcheck.check_gradient(loss, grad, np.ones((2, 1)), X, y)._repr_html_()
+    assert 'data-plot="taylor"' in right and "order 2.00" in right
+    wrong = gdcheck.check_gradient(loss, lambda *a: 0.5 * grad(*a), np.ones((2, 1)), X, y)
+    assert "order 1.00" in wrong._repr_html_()
+    untested = gdcheck.check_gradient(loss, grad, np.ones((2, 1)), X, y, taylor=False)
+    assert 'data-plot="taylor"' not in untested._repr_html_()

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ._taylor_figure import taylor_figure
+
 __all__ = ["gradient_check_html"]
 
 _CHECK_CSS = """
@@ -25,7 +27,7 @@ def _largest(arrays: dict[str, Any]) -> dict[str, float]:
 
 def gradient_check_html(check: Any) -> str:
     """A check as a fragment: the verdict, the diagnosis, and per parameter the largest error
-    against its tolerance, then each witness."""
+    against its tolerance, then each witness, then the Taylor test at the given point."""
     e = html.escape
     verdict = "passed" if check.passed else "FAILED"
     diagnosis = getattr(check, "diagnosis", None)
@@ -65,4 +67,18 @@ def gradient_check_html(check: Any) -> str:
         extra.append(f"<li>{e(backend)} skipped: {e(why)}</li>")
     extra += [f"<li>{e(n)}</li>" for n in getattr(check, "notes", []) or []]
     notes = f"<ul>{''.join(extra)}</ul>" if extra else ""
-    return f'<div class="gdcheck-check"><style>{_CHECK_CSS}</style>{head}{table}{notes}</div>'
+    picture = _taylor_picture(getattr(check, "taylor", None) or [])
+    return (
+        f'<div class="gdcheck-check"><style>{_CHECK_CSS}</style>{head}{table}{notes}{picture}</div>'
+    )
+
+
+def _taylor_picture(tests: list[Any]) -> str:
+    """The Taylor test that shows the verdict: the first one that finds the gradient wrong
+    (a mistake may be invisible at the given point), else the given point's."""
+    ran = [(i, t) for i, t in enumerate(tests) if t is not None]
+    if not ran:
+        return ""
+    i, t = next(((i, t) for i, t in ran if t.looks_right is False), ran[0])
+    data = {"hs": list(t.hs), "remainders": list(t.remainders), "order": t.order, "note": t.note}
+    return taylor_figure(data, where="the given point" if i == 0 else f"nearby point {i}")

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..report.chart import line_chart
+from .._chart import line_chart
 from ._blocks import Block, Figure, Section, Table, Text
 
 __all__ = ["CHUNK", "ROWS", "SIZES", "measure", "reverse_mode_section"]

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .._chart import line_chart
 from ..models import Model
-from ..report.chart import line_chart
 from ._blocks import Block, Figure, Section, Table, Text
 
 __all__ = ["FACTORS", "ITERATIONS", "diverges", "sharpness_along", "sharpness_section"]

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .._chart import line_chart
 from ..models import Model
-from ..report.chart import line_chart
 from ._blocks import Figure, Section, Table, Text
 
 __all__ = ["WRONG_FACTOR", "taylor_section"]

@@ -1,5 +1,5 @@
 r"""Small inline SVG line charts (no plotting library, no network): the lesson's figures and the
-report's Taylor-test picture.
+Taylor-test picture of a report or a check (a leaf module: it imports nothing of gdcheck).
 
 A chart maps :math:`(x, y)` to the plot box linearly, or in :math:`\log_{10}` on an axis marked
 ``log``; a series is a polyline with a dot at each point (dashed when its name says it is a

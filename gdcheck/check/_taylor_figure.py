@@ -1,4 +1,4 @@
-r"""The starting point's Taylor test as an inline SVG figure for report.html.
+r"""A Taylor test as an inline SVG figure: report.html (at w0) and a check's notebook view.
 
 On log–log axes the remainder :math:`R(h) = |C(w_0 + hv) - C(w_0) - h\langle g, v\rangle|`
 of a right gradient falls along a line of slope 2 and a wrong one along slope 1, until
@@ -11,13 +11,14 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from .chart import line_chart
+from .._chart import line_chart
 
 __all__ = ["taylor_figure"]
 
 
-def taylor_figure(taylor: dict[str, Any] | None) -> str:
-    """A ``<figure>`` of the remainders, or "" when the test did not run."""
+def taylor_figure(taylor: dict[str, Any] | None, where: str = "the starting weights") -> str:
+    """A ``<figure>`` of the remainders (``hs``, ``remainders``, ``order``, ``note`` as in
+    report.json's ``analysis.taylor``), or "" when the test did not run."""
     if not taylor or not taylor.get("hs"):
         return ""
     points = [
@@ -38,11 +39,11 @@ def taylor_figure(taylor: dict[str, Any] | None) -> str:
         ylabel="remainder R(h)",
         logx=True,
         logy=True,
-        title="Taylor test at w0",
+        title=f"Taylor test at {where}",
     )
     order = "no order" if taylor.get("order") is None else f"order {taylor['order']:.2f}"
     caption = (
-        f"Taylor test of the handwritten gradient at the starting weights, along a random "
+        f"Taylor test of the handwritten gradient at {where}, along a random "
         f"direction v: {order}. A right gradient's remainder follows the slope-2 guide, a wrong "
         f"one the slope-1 guide; rounding flattens both at the smallest steps. "
         f"{taylor.get('note', '')}"
