@@ -75,6 +75,34 @@ def _adam_direction(
     return m_hat / (np.sqrt(v_hat) + eps), {"m": m, "v": v}
 
 
+def _beta_rounding(hyper: dict, counts: np.ndarray, dtype: str) -> np.ndarray:
+    r"""The relative change of an Adam step at count :math:`t` from :math:`\beta_1, \beta_2`
+    rounded to ``dtype`` (optax forms :math:`1-\beta^t` from its float32 :math:`\beta`; a
+    handwritten NumPy update uses the Python float). With :math:`u = |\mathrm{fl}(\beta)-\beta|`,
+    each moment's relative change is at most
+
+    .. math::
+        \delta(\beta, t) = \frac{2u}{1-\beta}
+            + \frac{|\mathrm{fl}(\beta)^t - \beta^t|}{1 - \beta^t}
+
+    (the :math:`1-\beta` factor and the decay weights, whose mean age is
+    :math:`\beta/(1-\beta)` steps; then the bias correction, which cancels: at :math:`t = 1`,
+    :math:`\beta_2 = 0.999` in float32, :math:`u/(1-\beta_2) = 1.3\times10^{-5}`), and the step
+    :math:`\hat m/\sqrt{\hat v}` changes by :math:`\delta(\beta_1, t) + \tfrac12\delta(\beta_2, t)`.
+    """
+    out = np.zeros_like(counts, dtype=np.float64)
+    for key, power in (("b1", 1.0), ("b2", 0.5)):
+        b = float(hyper[key])
+        fb = float(np.dtype(dtype).type(b))
+        u = abs(fb - b)
+        if u == 0.0 or b == 0.0:
+            continue
+        exact = b**counts
+        bias = np.abs(fb**counts - exact) / np.maximum(1.0 - exact, np.finfo(np.float64).tiny)
+        out += power * (2.0 * u / (1.0 - b) + bias)
+    return out
+
+
 def _adam_step(
     p: np.ndarray,
     g: np.ndarray,
@@ -137,6 +165,7 @@ def adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
         torch_call=("Adam", {"betas": (b1, b2), "eps": eps, "weight_decay": 0}),
         step=_adam_step,
         slots=("m", "v"),
+        constant_rounding=_beta_rounding,
     )
 
 
@@ -171,4 +200,5 @@ def adamw(
         torch_call=("AdamW", {"betas": (b1, b2), "eps": eps, "weight_decay": weight_decay}),
         step=_adamw_step,
         slots=("m", "v"),
+        constant_rounding=_beta_rounding,
     )

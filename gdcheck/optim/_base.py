@@ -93,6 +93,19 @@ class Optimizer:
     """The rule on one array (see :data:`Step`)."""
     slots: tuple[str, ...] = ()
     """The names of the per-parameter state arrays (``("b",)``, ``("m", "v")``)."""
+    constant_rounding: Callable[[dict[str, Any], Any, str], Any] | None = field(
+        default=None, repr=False
+    )
+    """``(hyper, counts, dtype) -> relative``: per step count ``t``, the relative change of one
+    step when the rule's constants are rounded to ``dtype`` (Adam's :math:`\beta`'s: a
+    library that rounds them, a handwritten update that does not). None: nothing to allow."""
+
+    def step_rounding(self, counts: Any, dtype: str) -> Any:
+        """The relative step difference :attr:`constant_rounding` allows at each count (0s)."""
+        counts = np.asarray(counts, dtype=np.float64)
+        if self.constant_rounding is None:
+            return np.zeros_like(counts)
+        return self.constant_rounding(self.hyper, counts, dtype)
 
     @property
     def optax_config(self) -> str:

@@ -285,7 +285,14 @@ def _run_backend(
     update_ratio = None
     if predicted is not None and len(predicted):
         _, _, _, (w_now, nxt) = update_rows(reference, valid, steps)
-        upd_tol = update_tolerance(w_now, nxt, info.effective_eps)
+        counts = 1 + (
+            np.arange(len(w_now))
+            if reference.steps_at is None
+            else np.asarray(reference.steps_at[: len(w_now)])
+        )
+        upd_tol = update_tolerance(
+            w_now, nxt, info.effective_eps, problem.optimizer.step_rounding(counts, problem.dtype)
+        )
         with np.errstate(invalid="ignore"):
             update_ratio = np.abs(predicted.astype(np.float64) - nxt.astype(np.float64)) / upd_tol
     drift = weight_drift(trajectory.weights, reference.weights)

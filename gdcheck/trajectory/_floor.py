@@ -115,10 +115,16 @@ def gradient_tolerance(
     return atol + rtol * r
 
 
-def update_tolerance(weights: NDArray, nxt: NDArray, eps: float) -> NDArray:
+def update_tolerance(
+    weights: NDArray, nxt: NDArray, eps: float, constants: NDArray | None = None
+) -> NDArray:
     r"""Per step and entry, the rounding allowed between two evaluations of one update rule:
-    :math:`32\,\epsilon\,(|w_k| + |w_{k+1} - w_k|)` — the update's own arithmetic plus its
-    running state (momentum, moments), each a few roundings of numbers of those sizes."""
+    :math:`32\,\epsilon\,(|w_k| + |w_{k+1} - w_k|) + \rho_k\,|w_{k+1} - w_k|` — the update's
+    own arithmetic plus its running state (momentum, moments), each a few roundings of numbers
+    of those sizes, and :math:`\rho_k` (``constants``, per step), the relative step change
+    from the rule's constants rounded to the dtype (Adam's :math:`\beta`'s, whose
+    :math:`1-\beta^t` cancels: :meth:`gdcheck.optim.Optimizer.step_rounding`)."""
     w = np.abs(weights.astype(np.float64))
     step = np.abs(nxt.astype(np.float64) - weights.astype(np.float64))
-    return 32.0 * eps * (w + step) + 1e-300
+    extra = 0.0 if constants is None else np.asarray(constants, np.float64)[:, None] * step
+    return 32.0 * eps * (w + step) + extra + 1e-300
