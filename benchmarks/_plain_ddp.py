@@ -33,20 +33,29 @@ def _plain_worker(
     shard = np.array_split(np.arange(X.shape[1]), W)[rank]
     Xs, ys = torch.from_numpy(X[:, shard].copy()), torch.from_numpy(y[:, shard].copy())
     read = time.time()
-    w = torch.nn.Parameter(torch.zeros(X.shape[0], 1, dtype=torch.float64))
-    module = torch.nn.ParameterList([w])
-    ddp = DistributedDataParallel(module)
-    opt = torch.optim.SGD([w], lr=0.1)
+
+    class Linear(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(X.shape[0], 1, dtype=torch.float64))
+
+        def forward(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return ((self.w.T @ X - y) ** 2).mean()
+
+    module = Linear()
+    ddp = DistributedDataParallel(module)  # its forward must run: it arms the all-reduce
+    opt = torch.optim.SGD(module.parameters(), lr=0.1)
     scale = W * len(shard) / X.shape[1]
     built = time.time()
     for k in range(steps + 1):  # as the check: K+1 gradients, K updates
         opt.zero_grad()
-        loss = ((ddp.module[0].T @ Xs - ys) ** 2).mean() * scale
+        loss = ddp(Xs, ys) * scale
         loss.backward()
         if k < steps:
             opt.step()
     done = time.time()
     np.save(Path(out) / f"plain{rank}.npy", [entered, imported, joined, read, built, done])
+    np.save(Path(out) / f"w{rank}.npy", module.w.detach().numpy())
     dist.destroy_process_group()
 
 
@@ -70,4 +79,7 @@ def plain_ddp(W: int, steps: int, X: np.ndarray, y: np.ndarray) -> dict[str, flo
         )
         wall = time.perf_counter() - t0
         stamps = np.max([np.load(Path(out) / f"plain{r}.npy") for r in range(W)], axis=0)
+        w = [np.load(Path(out) / f"w{r}.npy") for r in range(W)]
+    if not all(np.array_equal(w[0], wr) for wr in w[1:]):  # the shards differ: no all-reduce
+        raise SystemExit("plain DDP: the workers' weights differ, the all-reduce did not run")
     return {**phases(stamps - launched, wall), "wall": wall}
