@@ -23,6 +23,7 @@ EXPECTED = {
     "gradient-error": {"jax", "torch"},
     "drift": {"jax", "torch"},
     "loss": {"numpy", "jax", "torch"},
+    "taylor": {"your gradient", "slope 2 (right)", "slope 1 (wrong)"},  # the Taylor test at w0
 }
 
 

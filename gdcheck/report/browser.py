@@ -39,13 +39,15 @@ TIMEOUT = 60.0
 PROBE = """<script>
 (() => {
   const plots = [...document.querySelectorAll("figure svg")].map(svg => {
-    const marks = [...svg.querySelectorAll("path.series")].map(p => {
+    const marks = [...svg.querySelectorAll("path.series, polyline.series")].map(p => {
       const b = p.getBBox();
-      return {series: p.dataset.series, length: p.getTotalLength(), width: b.width, height: b.height,
-              subpaths: (p.getAttribute("d").match(/M/g) || []).length};
+      return {series: p.dataset.series || p.dataset.name, length: p.getTotalLength(),
+              width: b.width, height: b.height,
+              subpaths: ((p.getAttribute("d") || "").match(/M/g) || []).length};
     });
     const r = svg.getBoundingClientRect();
-    return {plot: svg.dataset.plot, width: r.width, height: r.height, marks};
+    const plot = svg.dataset.plot || (svg.closest("figure") || {dataset: {}}).dataset.plot;
+    return {plot, width: r.width, height: r.height, marks};
   });
   const verdict = document.querySelector("[data-section=verdict]");
   const out = parent.document.createElement("pre");
