@@ -143,3 +143,69 @@ def test_small_data_still_get_both_backends():
     res = gdcheck.check_gradient(L.logistic_loss, L.logistic_grad, P, X, Y)
     assert set(res.autodiff) == {"jax", "torch"}
     assert not any("not consulted" in n for n in res.notes)
+
+
+def test_the_compiled_jax_gradient_is_reused_and_sees_what_the_loss_closes_over():
+    """One compile per (loss, layout, closure): a second check of the same loss reuses it
+    (each check builds its own, equal, layout), and a closure over another value does not."""
+    import numpy as np
+
+    import gdcheck
+    from gdcheck.backends import jax_backend
+
+    pytest.importorskip("jax")
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((3, 40)), rng.standard_normal((1, 40))
+
+    def make(scale):
+        def loss(w, X, y):
+            xp = gdcheck.namespace(w)
+            return scale * xp.sum((xp.matrix_transpose(w) @ X - y) ** 2) / X.shape[1]
+
+        return loss
+
+    def grad(w, X, y):
+        return (2 / X.shape[1]) * X @ (w.T @ X - y).T
+
+    loss = make(1.0)
+    jax_backend._COMPILED.clear()
+    for _ in range(3):
+        assert gdcheck.check_gradient(loss, grad, np.ones((3, 1)), X, y, backends=("jax",)).passed
+    assert len(jax_backend._COMPILED) == 1
+    doubled = gdcheck.check_gradient(make(2.0), grad, np.ones((3, 1)), X, y, backends=("jax",))
+    assert not doubled.passed and doubled.diagnosis.factor == pytest.approx(0.5)
+
+
+def test_jax_is_consulted_when_a_witness_doubts_torch(monkeypatch):
+    """On large data JAX is held back; a witness that disagrees with torch brings it in, and
+    the witnesses then side with JAX against a (simulated) wrong torch gradient."""
+    import numpy as np
+
+    import gdcheck
+    from gdcheck.backends.torch_backend import TorchBackend
+    from gdcheck.check import _on_demand
+
+    pytest.importorskip("jax")
+    monkeypatch.setattr(_on_demand, "BOTH_UP_TO", 0)  # these data count as large
+    honest = TorchBackend.loss_and_grad
+
+    def off_by_half(self, *args, **kwargs):
+        value, grads = honest(self, *args, **kwargs)
+        return value, {k: 1.5 * g for k, g in grads.items()}
+
+    monkeypatch.setattr(TorchBackend, "loss_and_grad", off_by_half)
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((3, 40)), rng.standard_normal((1, 40))
+
+    def loss(w, X, y):
+        xp = gdcheck.namespace(w)
+        return xp.sum((xp.matrix_transpose(w) @ X - y) ** 2) / X.shape[1]
+
+    def grad(w, X, y):
+        return (2 / X.shape[1]) * X @ (w.T @ X - y).T
+
+    res = gdcheck.check_gradient(loss, grad, np.ones((3, 1)), X, y)
+    assert any("every autodiff backend was consulted" in n for n in res.notes), res.notes
+    assert not any("was not consulted" in n for n in res.notes)
+    assert set(res.autodiff) == {"jax", "torch"} and res.reference_name == "jax"
+    assert res.passed, str(res)

@@ -350,7 +350,15 @@ def _compiled_value_and_grad(loss: Any, to_user: Any, order: tuple[str, ...]) ->
     import jax
 
     try:
-        key = (loss, to_user, order)
+        # A bound method compares its instance by identity, and each check builds its own
+        # layout: key on the (frozen, value-compared) layout itself, or every call recompiles.
+        # The trace bakes in what the loss closes over: the cells' contents and the defaults
+        # are part of the key (a module-level value that changes between checks is not: pass
+        # it as data).
+        owner = getattr(to_user, "__self__", None)
+        cells = tuple(_cell_token(c) for c in getattr(loss, "__closure__", None) or ())
+        defaults = tuple(_token(d) for d in getattr(loss, "__defaults__", None) or ())
+        key = (loss, cells, defaults, getattr(to_user, "__func__", to_user), owner, order)
         hash(key)
     except TypeError:
         key = None
@@ -366,6 +374,23 @@ def _compiled_value_and_grad(loss: Any, to_user: Any, order: tuple[str, ...]) ->
             _COMPILED.pop(next(iter(_COMPILED)))
         _COMPILED[key] = fn
     return fn
+
+
+def _cell_token(cell: Any) -> Any:
+    try:
+        return _token(cell.cell_contents)
+    except ValueError:  # a cell not yet bound
+        return ("empty",)
+
+
+def _token(value: Any) -> Any:
+    """A value's cache token: itself when hashable (a number, a string), else its id (an array
+    changed in place between checks is not seen: pass it as data)."""
+    try:
+        hash(value)
+    except TypeError:
+        return ("id", id(value))
+    return value
 
 
 def _eager_value_and_grad(loss: Any, to_user: Any, order: list, params: dict, data: tuple) -> Any:

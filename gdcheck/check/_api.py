@@ -39,7 +39,7 @@ from ._diagnosis import Diagnosis
 from ._grad_output import call_grad
 from ._kink import Kink, judge_at_smooth_points
 from ._layout import unroll
-from ._on_demand import OnDemand
+from ._on_demand import OnDemand, release
 from ._per_example import look_per_example
 from ._point import PointCheck, PointChecker
 from ._report import render_check
@@ -214,8 +214,19 @@ def check_gradient(
     point = ctx.compare(tree, yours_tree, structure)
     witnesses_run: list[WitnessCheck] = []
     if pending is not None:
+        estimates = pending.result()
         arbiter = ctx.reference_name
-        witnesses_run = ctx.witness(point, pending.result())
+        witnesses_run = ctx.witness(point, estimates)
+        if point.kink is None and _doubted(witnesses_run, arbiter) and release(ctx.autodiff):
+            # a witness doubts the one backend that answered (PyTorch): ask JAX after all
+            ctx.notes[:] = [n for n in ctx.notes if " was not consulted: " not in n]
+            ctx.notes.append(
+                f"a witness disagrees with {arbiter}'s gradient, so every autodiff backend "
+                "was consulted."
+            )
+            point = ctx.compare(tree, yours_tree, structure)
+            arbiter = ctx.reference_name
+            witnesses_run = ctx.witness(point, estimates)
         if ctx.reference_name != arbiter:  # the witnesses sided with another backend
             point = ctx.compare(tree, yours_tree, structure)
     checks = [point]
@@ -322,6 +333,11 @@ def _taylor(
         )
     except (InputError, ValueError, TypeError, FloatingPointError):
         return None
+
+
+def _doubted(witnesses: list[WitnessCheck], reference: str) -> bool:
+    """Whether a witness that ran is farther than its tolerance from ``reference``'s gradient."""
+    return any(w.witness.ran and w.autodiff_error.get(reference, 0.0) > 1.0 for w in witnesses)
 
 
 def _infer_dtype(params: Any) -> str:
