@@ -7,16 +7,19 @@ The kinds (DESIGN.md's vocabulary), tried in this order:
 * ``transposed`` — the transpose of the right matrix (or of the right shape);
 * ``sign_flipped`` — :math:`g = -r`;
 * ``scaled`` — :math:`g = c\,r` for one constant ``c`` ≠ 1 (``factor`` = yours ÷ autodiff's:
-  a missing 2 gives 0.5, a sum instead of a mean gives m), fitted by least squares
+  a missing 2 gives 0.5, a sum instead of a mean gives m, where m is an example count, the
+  data's leading axis; another data size or a reciprocal integer 1/32 is named with its
+  axes), fitted by least squares
   :math:`c = \langle g, r\rangle / \langle r, r\rangle`;
 * ``wrong_entries`` — right on some entries, wrong on others (which are listed: the
-  intercept, one parameter of a dict, …);
+  intercept, one parameter of a dict, …; entries that all hold one right entry's value, a
+  column or an index reused);
 * ``precision`` — over the tolerance but within :data:`PRECISION_MARGIN` times it (tried
   first): rounding, reported but not a failure unless the tolerance was the user's own;
-* ``term_scaled``, ``permuted``, ``structured`` — one term off by a factor (a penalty's
-  coefficient, the data term's m), the right entries in another order (with ``layout=``, a
+* ``term_scaled``, ``permuted``, ``structured`` — one term off by a factor (an L2 or L1
+  penalty's coefficient, the data term's m: :mod:`._penalty_fit`), the right entries in another order (with ``layout=``, a
   flat vector's matrices unrolled in the other order: :mod:`._layout`), or a difference with
-  a recognisable shape: see :mod:`._structure` (and :mod:`._per_example`, which
+  a recognisable shape: :mod:`._structure` (and :mod:`._per_example`, which
   :func:`gdcheck.check_gradient` consults where this module says ``unexplained``: one
   example's worth per column);
 * ``non_finite`` — NaN or Inf in yours where autodiff's is finite, with the likely cause;
@@ -26,6 +29,7 @@ The kinds (DESIGN.md's vocabulary), tried in this order:
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +39,8 @@ import numpy as np
 from .._types import NDArray
 from ..params import ParamLayout
 from ._layout import other_order
-from ._structure import describe_leftover, find_permutation, fit_terms
+from ._penalty_fit import fit_terms
+from ._structure import describe_leftover, find_permutation
 
 KINDS = (
     "scaled",
@@ -82,10 +87,19 @@ class Diagnosis:
         return True
 
 
-def factor_names(data_dims: Iterable[int]) -> dict[str, float]:
-    """Candidate constant factors and their names: 2, ½, and m, 1/m, 2m, … for data sizes m."""
+def factor_names(
+    data_dims: Iterable[int], examples: Iterable[int] | None = None
+) -> dict[str, float]:
+    """Candidate constant factors and their names: 2, ½, and m, 1/m, 2m, … for the example
+    counts m (``examples``: the data's leading axes; every data size when not given); another
+    data size n is named as itself, n and 1/n (a feature count D is no m)."""
     names = {"2": 2.0, "1/2": 0.5, "4": 4.0, "1/4": 0.25}
-    for m in sorted(set(data_dims)):
+    dims = set(data_dims)
+    ms = dims if examples is None else set(examples)
+    for n in sorted(dims - ms):
+        if n > 2:
+            names.update({f"{n}": float(n), f"1/{n}": 1 / n})
+    for m in sorted(ms):
         if m > 2:
             names.update(
                 {
@@ -107,6 +121,11 @@ def _name_factor(c: float, candidates: dict[str, float]) -> str | None:
     return None
 
 
+def _bare(name: str) -> bool:
+    """A data size named as itself (``6``, ``1/6``), not ``m`` or the small constants."""
+    return name.removeprefix("1/").isdigit() and name not in ("2", "1/2", "4", "1/4")
+
+
 def _hint(name: str | None) -> str:
     hints = {
         "1/2": " (a missing factor 2: the derivative of (ŷ − y)² is 2(ŷ − y); or the ½ convention)",
@@ -123,6 +142,62 @@ def _hint(name: str | None) -> str:
     if name.startswith("2m"):
         return " (a sum over examples and a missing ½ … or a sum where a mean is meant, times 2)"
     return ""
+
+
+@dataclass(frozen=True)
+class _Data:
+    """What the factors' names need of the data: the example counts and the arrays' shapes."""
+
+    dims: tuple[int, ...] = ()
+    shapes: tuple[tuple[int, ...], ...] = ()
+    examples: frozenset[int] | None = None
+
+    @classmethod
+    def of(cls, data_dims: Iterable[int], data: tuple) -> _Data:
+        shapes = tuple(a.shape for a in data if isinstance(a, np.ndarray))
+        ex = frozenset(s[0] for s in shapes if s) if shapes else None
+        return cls(tuple(data_dims), shapes, ex)
+
+    @functools.cached_property
+    def names(self) -> dict[str, float]:
+        return factor_names(self.dims, self.examples)
+
+    def describe(self, c: float) -> tuple[str, str]:
+        """``(shown, hint)`` for the factor ``c``: ``m``, ``1/2``, ``6`` (a data size), ``1/32``
+        (a reciprocal integer, with the data axes whose sizes multiply to 32) …"""
+        name = _name_factor(c, self.names)
+        if name is not None and not _bare(name):
+            return name.split(" = ")[0], _hint(name)
+        if name is None:
+            if c > 0 and 1 / c >= 2 and abs(1 / c - round(1 / c)) < 1e-6 / c:
+                name = f"1/{round(1 / c)}"
+            else:
+                return f"{c:.6g}", ""
+        n = int(name.removeprefix("1/"))
+        note = self._axes(n)
+        if not note:
+            return name, ""
+        if name.startswith("1/"):
+            return name, f" ({note}: divided by it where the loss sums, a mean for a sum)"
+        return name, f" ({note}: a sum over it where the loss divides by it, or ÷ {n} forgotten)"
+
+    def _axes(self, n: int) -> str:
+        """``"6 is axis 1 of the data's (8, 6) array, not its example count 8"``, or a product."""
+        for size in range(1, 5):
+            for shape in self.shapes:
+                for axes in itertools.combinations(range(len(shape)), size):
+                    if int(np.prod([shape[a] for a in axes])) != n:
+                        continue
+                    if size == 1:
+                        return (
+                            f"{n} is axis {axes[0]} of the data's {shape} array, not its "
+                            f"example count {shape[0]}"
+                        )
+                    return (
+                        f"{n} = {' × '.join(str(shape[a]) for a in axes)}, axes "
+                        f"{', '.join(map(str, axes))} of the data's {shape} array"
+                    )
+        return ""
 
 
 def _quiet(fn: Any) -> Any:
@@ -155,7 +230,7 @@ def diagnose(
     recognised as a per-example term; ``ref`` names the reference in messages ("autodiff's",
     "the complex step's"). Returns None when every entry is within tolerance.
     """
-    data_dims = list(data_dims)
+    facts = _Data.of(data_dims, data)
     err = np.abs(g - r)
     wrong = ~(err <= tol)
     if not wrong.any():
@@ -185,7 +260,7 @@ def diagnose(
     if g.size >= 2 and rr > 0:  # rounding never makes one exact constant factor, however small
         c = float(g @ r) / rr
         if abs(c - 1) >= 1e-3 and np.all(np.abs(g - c * r) <= 0.05 * tol):
-            return _scaled(c, data_dims, ref)
+            return _scaled(c, facts, ref)
     if np.all(err <= PRECISION_MARGIN * tol):
         over = np.flatnonzero(wrong)
         return Diagnosis(
@@ -201,7 +276,7 @@ def diagnose(
     if rr > 0:
         c = float(g @ r) / rr
         if c != 0 and abs(c - 1) > 1e-9 and np.all(np.abs(g - c * r) <= tol * max(1.0, abs(c))):
-            return _scaled(c, data_dims, ref)
+            return _scaled(c, facts, ref)
     unrolled = other_order(layout, g, r, tol, ref)
     if unrolled:
         return Diagnosis(
@@ -218,14 +293,10 @@ def diagnose(
     permuted = find_permutation(layout, g, r, tol)
     if permuted:
         return Diagnosis("permuted", permuted, entries=_entries(layout, np.flatnonzero(wrong)))
-    term = fit_terms(layout, g, r, tol, params, factor_names(data_dims), ref)
+    term = fit_terms(layout, g, r, tol, params, facts.names, ref)
     if term is not None:
         message, fits = term
-        return Diagnosis(
-            "term_scaled",
-            message,
-            entries={n: [] for n, (k, c) in fits.items() if abs(k - 1) > 1e-6 or c},
-        )
+        return Diagnosis("term_scaled", message, entries={n: [] for n, f in fits.items() if f.off})
     if (~wrong).any() and not (
         (shape := describe_leftover(layout, g, r, tol, data)) and "×" in shape
     ):
@@ -238,11 +309,11 @@ def diagnose(
                 sl = _param_slice(layout, name)
                 c = float(g[sl] @ r[sl]) / float(r[sl] @ r[sl]) if float(r[sl] @ r[sl]) > 0 else 0.0
                 scaled = np.all(np.abs(g[sl] - c * r[sl]) <= tol[sl] * max(1.0, abs(c)))
-                named = _name_factor(c, factor_names(data_dims)) if scaled and c else None
-                label = f" = {named.split(' = ')[0]}" if named and "=" in named else ""
+                shown, hint = facts.describe(c) if scaled and c else ("", "")
+                label = f" = {shown}" if shown != f"{c:.6g}" else ""
                 parts.append(
                     f"all of {name}"
-                    + (f" (yours = {c:.6g}{label} × {ref}{_hint(named)})" if scaled and c else "")
+                    + (f" (yours = {c:.6g}{label} × {ref}{hint})" if scaled and c else "")
                 )
             else:
                 labels = [layout.label(i) for i in idx if layout.locate(int(i))[0] == name]
@@ -253,7 +324,7 @@ def diagnose(
                     g[i] / r[i] for i in idx if layout.locate(int(i))[0] == name and r[i] != 0
                 ]
                 ratio = f" (yours ÷ {ref} = {ratios[0]:.6g})" if len(ratios) == 1 else ""
-                parts.append(shown + ratio)
+                parts.append(shown + ratio + _copied(layout, g, r, tol, name, idx))
         right = int((~wrong).sum())
         return Diagnosis(
             "wrong_entries",
@@ -275,15 +346,31 @@ def diagnose(
     )
 
 
-def _scaled(c: float, data_dims: Iterable[int], ref: str = "autodiff's") -> Diagnosis:
-    name = _name_factor(c, factor_names(data_dims))
-    shown = name.split(" = ")[0] if name else f"{c:.6g}"
+def _scaled(c: float, facts: _Data, ref: str = "autodiff's") -> Diagnosis:
+    shown, hint = facts.describe(c)
     return Diagnosis(
         "scaled",
-        f"your gradient is {shown} × {ref} at every entry (factor {c:.6g}){_hint(name)}.",
+        f"your gradient is {shown} × {ref} at every entry (factor {c:.6g}){hint}.",
         factor=c,
-        factor_name=name,
+        factor_name=_name_factor(c, facts.names),
     )
+
+
+def _copied(
+    layout: ParamLayout, g: NDArray, r: NDArray, tol: NDArray, name: str, idx: NDArray
+) -> str:
+    """``": they equal w[0, 0]'s right value …"`` when every wrong entry of ``name`` is one
+    right entry's value (a column or an index reused), else ``""``."""
+    sl = _param_slice(layout, name)
+    wrong = [int(i) for i in idx if sl.start <= i < sl.stop]
+    for j in range(sl.start, sl.stop):
+        if j in wrong or not np.all(np.abs(g[wrong] - r[j]) <= np.maximum(tol[wrong], tol[j])):
+            continue
+        return (
+            f": {'it equals' if len(wrong) == 1 else 'they all equal'} {layout.label(j)}'s right "
+            "value (a column or an index reused: every entry given the first one's gradient?)"
+        )
+    return ""
 
 
 def _param_slice(layout: ParamLayout, name: str) -> slice:

@@ -3,15 +3,7 @@ r"""Mistakes real code makes that one constant factor does not describe.
 Tried by :func:`~gdcheck.check._diagnosis.diagnose` after ``scaled`` and before
 ``wrong_entries``:
 
-* ``term_scaled`` — one term off by a factor. Per parameter block ``b``, least squares
-
-  .. math:: g_b \approx k_b\,r_b + c_b\,p_b
-
-  (``r`` autodiff's gradient, ``p`` the parameters): ``k`` is the data term's factor (m, 2,
-  ½ … as ``scaled`` names them) and ``c`` the error in a penalty's coefficient (an L2
-  penalty :math:`\tfrac\lambda2\|W\|^2` has gradient :math:`\lambda W`). Only entries well
-  above the rounding floor (:data:`RESOLVE` tolerances) take part in the fit, so an
-  optimum, where ``r ≈ 0``, names no factor.
+* ``term_scaled`` — one term off by a factor: see :mod:`._penalty_fit`.
 * ``permuted`` — exactly autodiff's entries, in another order (a matrix unrolled in
   column-major order where the loss reads row-major, a block transposed inside a flat vector).
 * ``structured`` — none fits, but the difference ``d = g − r`` has a shape: the rows, columns
@@ -28,134 +20,7 @@ import numpy as np
 
 from .._types import NDArray
 from ..params import ParamLayout
-
-RESOLVE = 20.0
-"""Entries with ``|r_i| ≥ RESOLVE·tol_i`` take part in fitting factors."""
-
-
-def _blocks(layout: ParamLayout) -> list[tuple[str, tuple[int, ...], slice]]:
-    out, start = [], 0
-    for name, shape, size in zip(layout.names, layout.shapes, layout.sizes, strict=True):
-        out.append((name, shape, slice(start, start + size)))
-        start += size
-    return out
-
-
-def fit_terms(
-    layout: ParamLayout,
-    g: NDArray,
-    r: NDArray,
-    tol: NDArray,
-    p: NDArray | None,
-    names: dict[str, float],
-    ref: str = "autodiff's",
-) -> tuple[str, dict[str, tuple[float, float]]] | None:
-    """``g_b ≈ k_b r_b + c_b p_b`` within tolerance in every block: the message and the fits."""
-    if p is None:
-        return None
-    fits: dict[str, tuple[float, float]] = {}
-    unpenalised: list[str] = []
-    for name, shape, sl in _blocks(layout):
-        gb, rb, tb = g[sl], r[sl], tol[sl]
-        if np.all(np.abs(gb - rb) <= tb):
-            fits[name] = (1.0, 0.0)
-            continue
-        candidates = [p[sl]]
-        if len(shape) == 2 and shape[1] > 1:  # the bias column 0 left out of the penalty
-            q = p[sl].reshape(shape).copy()
-            q[:, 0] = 0
-            candidates.append(q.ravel())
-        for i, pb in enumerate(candidates):
-            fit = _fit_block(gb, rb, pb, tb)
-            if fit is not None:
-                fits[name] = fit
-                if i == 1:
-                    unpenalised.append(name)
-                break
-        else:
-            return None
-    if all(abs(c) < 1e-12 for _, c in fits.values()):
-        return None  # no penalty term: scaled or wrong_entries say it
-    parts = []
-    for name, (k, c) in fits.items():
-        if abs(k - 1) < 1e-6 and abs(c) < 1e-12:
-            continue
-        kname = _factor_name(k, names)
-        data = (
-            f"{ref}"
-            if abs(k - 1) < 1e-6
-            else f"{kname} × {ref}" + ("" if kname == f"{k:.6g}" else f" ({k:.6g})")
-        )
-        pen = "" if abs(c) < 1e-12 else f" {'+' if c > 0 else '−'} {abs(c):.4g}·{name}"
-        data_term = ""
-        if abs(k - 1) >= 1e-6 and abs(c) >= 1e-12:  # g = k·d + λp where r = d + λp
-            data_term = (
-                f" = {kname} × the data term + a penalty {c / (1 - k):.4g}·{name}"
-                f"{' (its bias column left out)' if name in unpenalised else ''}"
-            )
-        parts.append(f"{name}: yours = {data}{pen}{data_term}")
-    if unpenalised:
-        parts.append(
-            f"(the penalty term leaves column 0, the bias, of {', '.join(unpenalised)} out)"
-        )
-    ks = {_factor_name(k, names) for k, c in fits.values() if abs(k - 1) >= 1e-6}
-    if len(ks) == 1 and all(abs(c) >= 1e-12 for k, c in fits.values() if abs(k - 1) >= 1e-6):
-        (kname,) = ks
-        return (
-            f"the data term is {kname} × its right value{_DATA_HINTS.get(kname, '')}, beside a "
-            "penalty that is right: "
-            + "; ".join(parts)
-            + ". (Yours = k·d + λp where autodiff's = d + λp, so yours = k·autodiff's + "
-            "(1 − k)·λp: the fitted penalty coefficient ÷ (1 − k) is λ.)",
-            fits,
-        )
-    return (
-        "one term is off by a factor: "
-        + "; ".join(parts)
-        + ". A term proportional to the parameter is a penalty's gradient (λ‖W‖²/2 gives λW, "
-        "λ‖W‖² gives 2λW): its coefficient is off by the amount shown (−λW: the penalty or its 2 "
-        "forgotten), or the penalty is applied to a parameter the loss does not penalise.",
-        fits,
-    )
-
-
-_DATA_HINTS = {
-    "m": " (a sum over the examples where the cost takes a mean: divide it by m)",
-    "1/m": " (divided by m once too often)",
-    "2": " (an extra 2: the cost has ½, or the 2 of a square counted twice)",
-    "1/2": " (a missing 2: the derivative of (ŷ − y)² is 2(ŷ − y))",
-}
-
-
-def _fit_block(gb: NDArray, rb: NDArray, pb: NDArray, tb: NDArray) -> tuple[float, float] | None:
-    """Least squares ``gb ≈ k·rb + c·pb`` on a block, when it fits within tolerance."""
-    strong = np.abs(rb) >= RESOLVE * tb
-    cols = ([rb] if strong.sum() >= 2 else []) + ([pb] if np.any(pb != 0) else [])
-    if not cols or gb.size < len(cols) + 3:  # few entries more than unknowns: anything fits
-        return None
-    coef = np.linalg.lstsq(np.stack(cols, axis=1), gb, rcond=None)[0]
-    k = float(coef[0]) if strong.sum() >= 2 else 1.0
-    c = float(coef[-1]) if np.any(pb != 0) else 0.0
-    if strong.sum() < 2 and np.any(pb != 0):  # r unresolved (an optimum): k = 1
-        c = float(pb @ (gb - rb)) / float(pb @ pb)
-    if np.any(np.abs(gb - k * rb - c * pb) > tb * max(1.0, abs(k)) + 1e-3 * np.abs(c * pb)):
-        return None
-    if c and strong.sum() >= 2:  # no penalty term where g ≈ k·r alone fits: the simpler model
-        k0 = float(gb @ rb) / float(rb @ rb)
-        if np.all(np.abs(gb - k0 * rb) <= tb * max(1.0, abs(k0))):
-            return _snap(k0), 0.0
-    return _snap(k), c
-
-
-def _snap(k: float) -> float:
-    return round(k) if abs(k - round(k)) < 1e-6 and round(k) != 0 else k
-
-
-def _factor_name(k: float, names: dict[str, float]) -> str:
-    for name, value in names.items():
-        if abs(k / value - 1) < 1e-6:
-            return name.split(" = ")[0]
-    return f"{k:.6g}"
+from ._penalty_fit import blocks as _blocks
 
 
 def find_permutation(layout: ParamLayout, g: NDArray, r: NDArray, tol: NDArray) -> str | None:
