@@ -56,8 +56,12 @@ def lambda_max(X: np.ndarray, iterations: int = 30) -> float:
     v = np.ones(X.shape[0] + 1)
     lam = 0.0
     for _ in range(iterations):
-        r = v[0] + v[1:].astype(X.dtype) @ X  # X_bᵀ v, (m,)
-        hv = (2 / X.shape[1]) * np.concatenate([[r.sum()], X @ r]).astype(np.float64)
+        # X_bᵀ v, (m,), kept in X's dtype: a float64 r (NumPy 2 promotes by the float64 v[0])
+        # would make X @ r cast all of X to float64, an 8 GB temporary at (1001, 1e6) float32
+        r = v[1:].astype(X.dtype) @ X + X.dtype.type(v[0])
+        hv = (2 / X.shape[1]) * np.concatenate([[r.sum(dtype=np.float64)], X @ r]).astype(
+            np.float64
+        )
         lam = float(v @ hv / (v @ v))
         v = hv / np.linalg.norm(hv)
     return lam
@@ -71,41 +75,6 @@ def read_ms(X: np.ndarray, repeat: int = 5) -> float:
         X.sum()
         times.append(time.perf_counter() - t0)
     return 1e3 * statistics.median(times)
-
-
-def blocked_moments_user_data() -> None:
-    """Replace ``trajectory._prepare.user_data``'s float64 moments of X (a float64 copy and a
-    temporary: 4× a float32 X) by blocked ones, for ``--big-patched`` only: what the big run
-    costs once that file (not this task's) computes them in blocks. Same values to rounding."""
-    from gdcheck.trajectory import _engine, _prepare
-
-    original = _prepare.user_data
-
-    def user_data(model, data, *, standardize=False, layout=None):
-        if (
-            standardize
-            or layout is not None
-            or len(data) < 1
-            or _prepare.model_layout(model) != "columns"
-        ):
-            return original(model, data, standardize=standardize, layout=layout)
-        X = data[0]
-        n, m = X.shape
-        total, squares = np.zeros(n), np.zeros(n)
-        for s in range(0, m, 8192):
-            b = np.asarray(X[:, s : s + 8192], np.float64)
-            total += b.sum(axis=1)
-            squares += (b * b).sum(axis=1)
-        means = total / m
-        scales = np.sqrt(np.maximum(squares / m - means**2, 0.0))
-        constant = tuple(int(i) for i in np.flatnonzero(~(scales > 0)))
-        scales = np.where(scales > 0, scales, 1.0)
-        scaling = _prepare.Scaling(
-            "columns", "columns", False, tuple(means.tolist()), tuple(scales.tolist()), constant
-        )
-        return tuple(data), scaling
-
-    _engine.user_data = user_data
 
 
 def run_case(n: int, m: int, dtype: str, steps: int, memmap: bool = False) -> dict:
