@@ -7,7 +7,8 @@ with the single-process trajectory:
 
 1. ``reference`` — the handwritten ``model.grad`` per shard, combined by shard size
    :math:`\sum_i (m_i/m) g_i` or by the model's own ``reduce`` (:mod:`._reference`);
-2. ``torch_ddp`` — ``DistributedDataParallel`` over W gloo processes (:mod:`._worker`);
+2. ``torch_ddp`` — ``DistributedDataParallel`` over W gloo processes (:mod:`._worker`),
+   spawned here; the same workers under ``torchrun`` on several machines: :mod:`._torchrun`;
 3. ``jax_sharded`` — the data over W devices with ``jax.sharding`` (:mod:`._jax_sharded`).
 
 Data memory-mapped from a ``.npy`` (``np.load(path, mmap_mode="r")``) reach each worker as a
@@ -28,7 +29,6 @@ Example::
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,31 +36,19 @@ from typing import Any
 import numpy as np
 
 from .. import backends as registry
-from .._types import NDArray, Trajectory
-from ..errors import InputError, InputTypeError
+from ..errors import InputError
 from ..models._model import Model
-from ..trajectory._engine import _eigenvalues, _n_examples, _optimizer, _problem
-from ..trajectory._floor import gradient_tolerance, measure_floor
-from ..trajectory._tolerance import drift_tolerances
-from ..validation import check_dtype, check_lr, check_steps
 from . import _findings as judge
+from ._baseline import Check, check_options, check_timeout, setup, start_check
 from ._jax_sharded import run_jax
 from ._mapped import worker_sources
-from ._reference import Reduce, run_reference, single_process
+from ._reference import Reduce
 from ._result import ParallelFinding, ParallelResult
-from ._shards import Shards, examples_axis, split
-from ._torch_ddp import run_ddp
+from ._shards import Shards
+from ._torch_ddp import DDPRun, run_ddp
 from ._worker import write_spec
 
 ENGINES = {"torch": "torch_ddp", "jax": "jax_sharded"}
-FAULTS = (
-    "stale_worker",
-    "from_step",
-    "skip_allreduce_worker",
-    "die_worker",
-    "hang_worker",
-    "at_step",
-)
 
 
 def crosscheck_parallel(
@@ -94,193 +82,95 @@ def crosscheck_parallel(
       timeout: seconds each engine may take (start-up included); a worker that dies or hangs
         is reported and every process is stopped.
       backends: ``"torch"`` and/or ``"jax"``; ``None`` runs the installed ones.
+
+    The DDP workers run on this machine; for several machines see
+    :func:`gdcheck.distributed.prepare_torchrun` (the same workers under ``torchrun``).
     """
-    if not isinstance(model, Model):
-        raise InputTypeError(
-            f"crosscheck_parallel: model must be a gdcheck.Model, got {type(model).__name__}."
-        )
-    lr, steps, dtype = check_lr(lr), check_steps(steps), check_dtype(dtype)
-    optimizer = _optimizer(optimizer)
-    reduce = reduce if reduce is not None else model.info.get("reduce")
-    if reduce is not None and not callable(reduce):
-        raise InputTypeError(
-            "crosscheck_parallel: reduce must be reduce(shard_grads, shard_sizes)."
-        )
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise InputError(f"crosscheck_parallel: timeout={timeout!r}; pass a number of seconds > 0.")
+    options = check_options("crosscheck_parallel", model, lr, steps, optimizer, dtype, reduce)
+    check_timeout("crosscheck_parallel", timeout)
     chosen = _engines(backends, faults)
-    problem = _problem(model, data, dtype, optimizer, lr)
-    shards = split(problem.data, examples_axis(model), workers)
-    faults = _faults(faults, shards.world_size)
-    eps = float(np.finfo(dtype).eps)
-
-    t0 = time.perf_counter()
-    sp_w, sp_g = single_process(problem, steps)
-    seconds = {"single_process": time.perf_counter() - t0}
-    valid = (
-        int(np.argmax(~np.isfinite(sp_g).all(axis=1))) if not np.isfinite(sp_g).all() else steps + 1
-    )
-    numpy_backend = registry.get(registry.REFERENCE)
-    floor = np.zeros_like(sp_g, np.float64)
-    floor[:valid] = measure_floor(problem, numpy_backend, sp_w[:valid])
-    floor[valid:] = floor[max(valid - 1, 0)]
-    n_terms, sizes = _n_examples(problem.data), problem.layout.sizes
-    term = np.maximum(np.abs(sp_g).max(axis=1), floor.max(axis=1) / eps)
-    sp_run = Trajectory(sp_w, np.zeros(steps + 1), sp_g)
-    tol_sp = gradient_tolerance(sp_g, floor, sizes, n_terms, eps)
-    drift_tol = drift_tolerances(problem, sp_run, valid, tol_sp, _eigenvalues(problem), eps)
-    result = ParallelResult(
-        model.name, shards.world_size, shards.sizes, steps, lr, dtype, {}, {}, {}, {}, seconds
-    )
-
-    def judge_engine(engine: str, weights: list[NDArray], grads: list[NDArray]) -> None:
-        _judge(result, problem, shards, engine, weights, grads, floor, term, drift_tol, sp_w, eps)
-
-    t0 = time.perf_counter()
-    ref = run_reference(problem, shards, steps, reduce)
-    seconds["reference"] = time.perf_counter() - t0
-    result.engines["reference"] = {
-        "library": "numpy",
-        "version": np.__version__,
-        "gradient": "handwritten model.grad on each shard",
-        "reduce": "the model's reduce (under test)" if reduce else "Σ_i (m_i/m) g_i",
-        "update": "handwritten model.update" if model.update else f"gdcheck.optim.{optimizer.name}",
-    }
-    _judge(
-        result,
-        problem,
-        shards,
-        "reference",
-        [ref.weights],
-        [ref.combined],
-        floor,
-        term,
-        drift_tol,
-        sp_w,
-        eps,
-        full=[ref.full],
-        shard_grads=ref.shard_grads,
-    )
+    problem, shards, faults = setup(model, data, options, workers, faults)
+    check = start_check(problem, shards, options)
 
     with tempfile.TemporaryDirectory(prefix="gdcheck-dp-") as tmp:
         directory = Path(tmp)
-        sources, prepare_in_worker = worker_sources(model, tuple(data), shards, dtype)
-        spec = _spec(problem, shards, steps, faults, timeout)
-        write_spec(directory, {**spec, "shards": sources, "prepare_in_worker": prepare_in_worker})
-        if prepare_in_worker:
-            result.notes.append(
-                "each worker memory-maps its own shard of the .npy and prepares it itself."
-            )
+        if write_worker_spec(directory, problem, shards, options.steps, data, faults, timeout):
+            check.result.notes.append(MAPPED_NOTE)
         if "torch" in chosen:
-            import torch
-
             ddp = run_ddp(directory, shards.world_size, timeout)
-            seconds["torch_ddp"], seconds["torch_ddp_loop"] = ddp.seconds, ddp.loop_seconds
-            seconds.update({f"torch_ddp_{k}": v for k, v in ddp.phases.items()})
-            result.peak_rss_mb["torch_ddp"] = ddp.peak_rss_mb
-            result.peak_rss_mb["torch_ddp_before_data"] = ddp.base_rss_mb
-            result.peak_rss_mb["torch_ddp_anon_at_end"] = [a for a, _ in ddp.rss_parts_mb]
-            result.peak_rss_mb["torch_ddp_file_at_end"] = [f for _, f in ddp.rss_parts_mb]
-            result.engines["torch_ddp"] = {
-                "library": "torch",
-                "version": torch.__version__,
-                "all-reduce": "DistributedDataParallel, gloo, loss × W·m_i/m (DDP averages)",
-                "launch": "torch.multiprocessing (spawn); the same worker runs under torchrun",
-                "update": optimizer.torch_config,
-            }
-            if ddp.failure is not None:
-                result.findings.append(judge.failure_finding("torch_ddp", ddp.failure))
-            else:
-                judge_engine("torch_ddp", ddp.weights, ddp.grads)
+            judge_ddp(check, ddp, "torch.multiprocessing (spawn) on this machine")
         if "jax" in chosen:
-            jx = run_jax(directory, shards.world_size, timeout)
-            seconds["jax_sharded"], seconds["jax_sharded_loop"] = jx.seconds, jx.loop_seconds
-            result.peak_rss_mb["jax_sharded"] = [jx.peak_rss_mb]
-            result.peak_rss_mb["jax_sharded_anon_file_at_end"] = list(jx.rss_parts_mb)
-            result.engines["jax_sharded"] = {
-                "library": "jax",
-                "version": jx.version,
-                "all-reduce": "XLA's, from jit(value_and_grad) over NamedSharding(Mesh(W))"
-                + ("" if jx.allreduce or jx.failure else " (NOT FOUND in the compiled HLO)"),
-                "unequal shards": "padded with zero-weight examples; loss Σ_j ω_j C(w; x_j)"
-                if len(set(shards.sizes)) > 1
-                else "none: the model's loss on the whole sharded data",
-                "update": optimizer.optax_config,
-            }
-            if jx.failure is not None:
-                result.findings.append(
-                    ParallelFinding("engine_failed", "jax_sharded", 0, (), jx.failure)
-                )
-            else:
-                assert jx.weights is not None and jx.grads is not None
-                judge_engine("jax_sharded", list(jx.weights), [jx.grads] * len(jx.weights))
+            _judge_jax(check, run_jax(directory, shards.world_size, timeout))
     if faults and "torch" in chosen:
-        result.notes.append(f"planted faults {faults} apply to the torch_ddp workers only.")
-    return result
+        check.result.notes.append(f"planted faults {faults} apply to the torch_ddp workers only.")
+    return check.result
 
 
-def _judge(
-    result: ParallelResult,
+def write_worker_spec(
+    directory: Path,
     problem: Any,
     shards: Shards,
-    engine: str,
-    weights: list[NDArray],
-    grads: list[NDArray],
-    floor: NDArray,
-    term: NDArray,
-    drift_tol: NDArray,
-    sp_w: NDArray,
-    eps: float,
-    full: list[NDArray] | None = None,
-    shard_grads: NDArray | None = None,
-) -> None:
-    """Per worker: the gradient against the full-batch one at its weights; then the workers'
-    spread, and the weights against the single-process run."""
-    numpy_backend = registry.get(registry.REFERENCE)
-    n_terms, label = _n_examples(problem.data), problem.layout.label
-    errors, found = [], []
-    full_first: NDArray | None = None
-    spread = judge.spread_per_step(weights)
-    drifts = judge.drift_findings(engine, weights, sp_w, drift_tol, spread)
-    until = min((d.step for d in drifts), default=None)
-    for r, (w, g) in enumerate(zip(weights, grads, strict=True)):
-        if full is not None:
-            f = full[r]
-        elif full_first is not None and np.array_equal(w, weights[0], equal_nan=True):
-            f = full_first  # the same weights as worker 0: the same full-batch gradient
-        else:
-            f = numpy_backend.shadow(problem, np.nan_to_num(w)).grads
-        if r == 0:
-            full_first = f
-        tol = gradient_tolerance(f, floor, problem.layout.sizes, n_terms, eps)
-        errors.append(np.abs(g.astype(np.float64) - f).max(axis=1, initial=0.0) / term)
-
-        def at(t: int, w: NDArray = w) -> NDArray:
-            if shard_grads is not None:
-                return shard_grads[t].astype(np.float64)
-            user = problem.user(w[t])
-            return np.stack([problem.flat(problem.model.grad(user, *s)) for s in shards.data])
-
-        worker = None if engine == "reference" else r
-        found += judge.gradient_findings(engine, worker, g, f, tol, at, shards.sizes, label, until)
-    # every worker has the same mistake (an all-reduced gradient): one finding says it
-    if engine != "reference" and len({f.kind for f in found}) == 1 and not drifts:
-        found = found[:1]
-    result.findings += found + drifts
-    drift = _relative(weights[0], sp_w)
-    if not found and not drifts:
-        event = judge.weights_finding(engine, drift, drift_tol)
-        if event is not None:
-            result.findings.append(event)
-    result.grad_error[engine] = np.max(errors, axis=0)
-    result.spread[engine] = spread
-    result.weight_drift[engine] = drift
+    steps: int,
+    raw: tuple,
+    faults: dict[str, int],
+    timeout: float,
+) -> bool:
+    """What every worker reads, into ``directory`` (:func:`._worker.write_spec`); True when
+    each worker memory-maps its own shard of a ``.npy`` and prepares it itself."""
+    sources, prepare_in_worker = worker_sources(problem.model, raw, shards, problem.dtype)
+    spec = _spec(problem, shards, steps, faults, timeout)
+    write_spec(directory, {**spec, "shards": sources, "prepare_in_worker": prepare_in_worker})
+    return prepare_in_worker
 
 
-def _relative(w: NDArray, ref: NDArray) -> NDArray:
-    scale = np.abs(ref.astype(np.float64)).max(axis=1, initial=0.0)
-    diff = np.abs(w.astype(np.float64) - ref).max(axis=1, initial=0.0)
-    return diff / np.where(scale > 0, scale, 1.0)
+MAPPED_NOTE = "each worker memory-maps its own shard of the .npy and prepares it itself."
+
+
+def judge_ddp(check: Check, ddp: DDPRun, launch: str) -> None:
+    """The DDP workers' records (or their failure) into the result."""
+    import torch
+
+    result, seconds = check.result, check.result.seconds
+    seconds["torch_ddp"], seconds["torch_ddp_loop"] = ddp.seconds, ddp.loop_seconds
+    seconds.update({f"torch_ddp_{k}": v for k, v in ddp.phases.items()})
+    if ddp.peak_rss_mb:
+        result.peak_rss_mb["torch_ddp"] = ddp.peak_rss_mb
+        result.peak_rss_mb["torch_ddp_before_data"] = ddp.base_rss_mb
+        result.peak_rss_mb["torch_ddp_anon_at_end"] = [a for a, _ in ddp.rss_parts_mb]
+        result.peak_rss_mb["torch_ddp_file_at_end"] = [f for _, f in ddp.rss_parts_mb]
+    result.engines["torch_ddp"] = {
+        "library": "torch",
+        "version": torch.__version__,
+        "all-reduce": "DistributedDataParallel, gloo, loss × W·m_i/m (DDP averages)",
+        "launch": launch,
+        "update": check.options.optimizer.torch_config,
+    }
+    if ddp.failure is not None:
+        result.findings.append(judge.failure_finding("torch_ddp", ddp.failure))
+    else:
+        check.judge("torch_ddp", ddp.weights, ddp.grads)
+
+
+def _judge_jax(check: Check, jx: Any) -> None:
+    result, seconds, shards = check.result, check.result.seconds, check.shards
+    seconds["jax_sharded"], seconds["jax_sharded_loop"] = jx.seconds, jx.loop_seconds
+    result.peak_rss_mb["jax_sharded"] = [jx.peak_rss_mb]
+    result.peak_rss_mb["jax_sharded_anon_file_at_end"] = list(jx.rss_parts_mb)
+    result.engines["jax_sharded"] = {
+        "library": "jax",
+        "version": jx.version,
+        "all-reduce": "XLA's, from jit(value_and_grad) over NamedSharding(Mesh(W))"
+        + ("" if jx.allreduce or jx.failure else " (NOT FOUND in the compiled HLO)"),
+        "unequal shards": "padded with zero-weight examples; loss Σ_j ω_j C(w; x_j)"
+        if len(set(shards.sizes)) > 1
+        else "none: the model's loss on the whole sharded data",
+        "update": check.options.optimizer.optax_config,
+    }
+    if jx.failure is not None:
+        result.findings.append(ParallelFinding("engine_failed", "jax_sharded", 0, (), jx.failure))
+    else:
+        assert jx.weights is not None and jx.grads is not None
+        check.judge("jax_sharded", list(jx.weights), [jx.grads] * len(jx.weights))
 
 
 def _engines(backends: Sequence[str] | str | None, faults: Any) -> tuple[str, ...]:
@@ -302,22 +192,6 @@ def _engines(backends: Sequence[str] | str | None, faults: Any) -> tuple[str, ..
             "backends= (or drop faults=)."
         )
     return names
-
-
-def _faults(faults: Mapping[str, int] | None, W: int) -> dict[str, int]:
-    out = dict(faults or {})
-    for key, value in out.items():
-        if key not in FAULTS:
-            raise InputError(
-                f"crosscheck_parallel: unknown fault {key!r}; the faults are {list(FAULTS)}."
-            )
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InputError(f"crosscheck_parallel: faults[{key!r}]={value!r}; pass an int >= 0.")
-        if key.endswith("_worker") and value >= W:
-            raise InputError(
-                f"crosscheck_parallel: faults[{key!r}]={value} but the workers are 0..{W - 1}."
-            )
-    return out
 
 
 def _spec(problem: Any, shards: Shards, steps: int, faults: dict, timeout: float) -> dict:

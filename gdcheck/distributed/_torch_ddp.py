@@ -6,7 +6,8 @@ picks a free one, and it stays bound, so no other process can take it in between
 timeout is the check's ``timeout`` too, so a worker blocked in an all-reduce ends by itself even
 if the launcher is killed. At the deadline, or when one worker fails, every worker still alive
 gets SIGTERM, then SIGKILL after a grace period: no process outlives the call.
-(What each worker computes, and the command for several machines: :mod:`._worker`.)
+(What each worker computes: :mod:`._worker`; the same workers on several machines, under
+``torchrun``: :mod:`gdcheck.distributed.torchrun`.)
 """
 
 from __future__ import annotations
@@ -87,18 +88,25 @@ def run_ddp(directory: Path, world_size: int, timeout: float) -> DDPRun:
         del store
     run.seconds = time.perf_counter() - t0
     if run.failure is None:
-        stamps = []
-        for r in range(world_size):
-            with np.load(directory / f"rank{r}.npz") as rec:
-                run.weights.append(rec["weights"])
-                run.grads.append(rec["grads"])
-                run.loop_seconds = max(run.loop_seconds, float(rec["seconds"]))
-                stamps.append(rec["stamps"] - launched)
-                run.base_rss_mb.append(float(rec["rss_mb"][0]))
-                run.peak_rss_mb.append(float(rec["rss_mb"][1]))
-                run.rss_parts_mb.append((float(rec["rss_mb"][2]), float(rec["rss_mb"][3])))
-        run.phases = phases(np.max(stamps, axis=0), run.seconds)
+        stamps = read_records(run, directory, world_size)
+        run.phases = phases(np.max(stamps, axis=0) - launched, run.seconds)
     return run
+
+
+def read_records(run: DDPRun, directory: Path, world_size: int) -> np.ndarray:
+    """Every rank's ``rank{r}.npz`` (written by :func:`._worker.worker`) into ``run``; returns
+    the ranks' ``stamps`` (``time.time()``, one row per rank)."""
+    stamps = []
+    for r in range(world_size):
+        with np.load(directory / f"rank{r}.npz") as rec:
+            run.weights.append(rec["weights"])
+            run.grads.append(rec["grads"])
+            run.loop_seconds = max(run.loop_seconds, float(rec["seconds"]))
+            stamps.append(rec["stamps"])
+            run.base_rss_mb.append(float(rec["rss_mb"][0]))
+            run.peak_rss_mb.append(float(rec["rss_mb"][1]))
+            run.rss_parts_mb.append((float(rec["rss_mb"][2]), float(rec["rss_mb"][3])))
+    return np.array(stamps)
 
 
 def phases(stamps: np.ndarray, wall: float) -> dict[str, float]:

@@ -15,20 +15,18 @@ Each step a worker records its weights :math:`w_t` and its all-reduced gradient 
 after ``backward``), then steps the ``torch.optim`` twin of the claimed optimizer. A progress
 word per worker (step, phase) lets the launcher say which worker hung and where.
 
-Run on one machine by :func:`gdcheck.distributed.crosscheck_parallel` (``torch.multiprocessing``,
-spawn). The same code runs under ``torchrun``, one process per worker, on several machines::
+The same :func:`worker` runs two ways:
 
-    # write the spec once (gdcheck.distributed.write_spec), copy SPEC_DIR to every node, then
-    torchrun --nnodes 2 --nproc-per-node 2 --rdzv-backend c10d \
-        --rdzv-endpoint HOST0:29500 -m gdcheck.distributed._worker SPEC_DIR
-    # on each node; rank r writes SPEC_DIR/rank{r}.npz (gather them on one machine).
-    # Not built yet: a public call that writes SPEC_DIR from a model and data (today the spec
-    # comes from crosscheck_parallel's private _spec) and one that judges the gathered records.
+* on one machine, spawned by :func:`gdcheck.distributed.crosscheck_parallel`
+  (``torch.multiprocessing``, the workers meet at a ``TCPStore`` on loopback);
+* under ``torchrun``, one process per rank, on one machine or several
+  (:mod:`gdcheck.distributed.torchrun`: ``prepare_torchrun`` writes the spec,
+  ``python -m gdcheck.distributed.torchrun DIR`` runs a rank, joining by ``env://``, and
+  ``collect_torchrun`` judges the ranks' records as ``crosscheck_parallel`` does).
 
-``torchrun`` sets ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``; the worker
-then joins by ``env://``. ``WORLD_SIZE`` must equal the spec's number of shards. A shard of a
-memory-mapped ``.npy`` travels as its path and offset (:mod:`._mapped`): the file must be at the
-same path on every node.
+Either way rank :math:`r` writes ``DIR/rank{r}.npz``. A shard of a memory-mapped ``.npy``
+travels as its path and offset (:mod:`._mapped`): the file must be at the same path on every
+node.
 """
 
 from __future__ import annotations
@@ -37,7 +35,6 @@ import datetime
 import os
 import pickle
 import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -57,17 +54,22 @@ def write_spec(directory: str | Path, spec: dict[str, Any]) -> Path:
     ``spec["shards"]`` (one tuple per rank) goes to one file per rank, ``shard{r}.pkl``, so
     that a worker unpickles its own shard only (a :class:`~._mapped.Mapped` reference, for a
     memory-mapped ``.npy``, or the shard's bytes)."""
-    try:
-        import cloudpickle as dumper  # type: ignore[import-not-found]
-    except ImportError:  # pragma: no cover - plain pickle needs module-level model functions
-        dumper = pickle  # type: ignore[assignment]
     spec = dict(spec)
     for rank, shard in enumerate(spec.pop("shards", ())):
         with open(Path(directory) / f"shard{rank}.pkl", "wb") as fh:
             pickle.dump(tuple(shard), fh, protocol=pickle.HIGHEST_PROTOCOL)
-    path = Path(directory) / SPEC
+    return dump(spec, Path(directory) / SPEC)
+
+
+def dump(obj: Any, path: Path) -> Path:
+    """Pickle ``obj`` to ``path``, with cloudpickle where installed (models are often
+    closures; ``pickle.load`` reads the file back)."""
+    try:
+        import cloudpickle as dumper  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - plain pickle needs module-level model functions
+        dumper = pickle  # type: ignore[assignment]
     with open(path, "wb") as fh:
-        dumper.dump(spec, fh)
+        dumper.dump(obj, fh)
     return path
 
 
@@ -143,8 +145,10 @@ def worker(rank: int, directory: str, store_port: int | None) -> None:
         os.pwrite(fd, np.array([step, phase], np.int64).tobytes(), 0)
 
     mark(-1, COMPUTE)
-    if store_port is None:  # under torchrun: env:// rendezvous
-        dist.init_process_group("gloo", rank=rank, world_size=W, timeout=timeout)
+    if store_port is None:  # under torchrun: MASTER_ADDR, MASTER_PORT from the environment
+        dist.init_process_group(
+            "gloo", init_method="env://", rank=rank, world_size=W, timeout=timeout
+        )
     else:
         store = dist.TCPStore("127.0.0.1", store_port, is_master=False, timeout=timeout)
         dist.init_process_group("gloo", store=store, rank=rank, world_size=W, timeout=timeout)
@@ -234,17 +238,3 @@ def _planted_failure(faults: dict[str, Any], rank: int, k: int) -> None:
         os._exit(3)
     if faults.get("hang_worker") == rank:
         time.sleep(3600)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m gdcheck.distributed._worker SPEC_DIR`` under torchrun."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: torchrun ... -m gdcheck.distributed._worker SPEC_DIR", file=sys.stderr)
-        return 2
-    worker(int(os.environ["RANK"]), args[0], None)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
