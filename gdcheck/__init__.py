@@ -64,7 +64,8 @@ if TYPE_CHECKING:
     from . import data, distributed, explain, models, optim, testing
     from ._types import Tolerance
     from .array_api import namespace
-    from .check._api import GradientCheck, assert_gradient, check_gradient
+    from .check._api import assert_gradient, check_gradient
+    from .check._result import GradientCheck
     from .errors import BackendUnavailable, GdcheckError, GradientMismatch, InputError
     from .trajectory._engine import crosscheck
     from .trajectory._result import CrossCheckResult

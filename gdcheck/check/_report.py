@@ -12,7 +12,9 @@ MAX_ROWS = 8
 SHOWN_ELSEWHERE = "the table shows the first random point"
 
 
-def render_check(res: Any) -> str:  # a gdcheck.GradientCheck (no import: _api imports this module)
+def render_check(
+    res: Any,
+) -> str:  # a gdcheck.GradientCheck (no import: _result imports this module)
     layout = res.layout
     status = "PASSED" if res.passed else "FAILED"
     lines = [
