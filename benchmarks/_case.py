@@ -67,6 +67,25 @@ def lambda_max(X: np.ndarray, iterations: int = 30) -> float:
     return lam
 
 
+def jax_gd_scan(cost, lr: float, steps: int):
+    r"""The plain JAX peer: ``steps`` of :math:`w \leftarrow w - \eta\nabla C(w)` as one jitted
+    ``lax.scan``, ``train(w0, X, y) -> (w, losses)``; traced on its first call (inside the
+    caller's x64 or matmul-precision context)."""
+    import jax
+
+    @jax.jit
+    def train(w0, X, y):
+        vg = jax.value_and_grad(lambda w: cost(w, X, y))
+
+        def body(w, _):
+            value, g = vg(w)
+            return w - lr * g, value
+
+        return jax.lax.scan(body, w0, None, length=steps)
+
+    return train
+
+
 def read_ms(X: np.ndarray, repeat: int = 5) -> float:
     X.sum()
     times = []
@@ -164,16 +183,7 @@ def _plain_loops(Xb, yb, lr, steps, dtype, jax, jnp, torch, cost, gradient) -> d
     with jax.enable_x64(dtype == "float64"):
         Xj, yj = jax.device_put(Xb, may_alias=True), jax.device_put(yb, may_alias=True)
 
-        @jax.jit
-        def train(w0, X, y):
-            vg = jax.value_and_grad(lambda w: cost(w, X, y))
-
-            def body(w, _):
-                value, g = vg(w)
-                return w - lr * g, value
-
-            return jax.lax.scan(body, w0, None, length=steps)
-
+        train = jax_gd_scan(cost, lr, steps)
         w0 = jnp.zeros((Xb.shape[0], 1), dtype)
         t0 = time.perf_counter()
         jax.block_until_ready(train(w0, Xj, yj))

@@ -12,7 +12,8 @@
    (at default JAX's reduced precision is expected as a ``precision`` finding, at highest none).
 
 Without a GPU it exits 2 with one line saying what each library sees (CI has none);
-``--rehearse-on-cpu`` walks through every step at a small size on the CPU.
+``--rehearse-on-cpu`` walks through every step at a small size on the CPU (its JSON goes to the
+temporary folder, never over a GPU run's figures).
 
 Predictions, written before any GPU run (H200, ~4.8 TB/s; 0.4 GB of X reads in ~0.1 ms):
 a step of gradient descent is two passes over X (``Xᵀw``, then ``X r``), so JAX's warm
@@ -30,6 +31,7 @@ import argparse
 import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,7 +50,12 @@ PRECISIONS = ("default", "high", "highest")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results_gpu.json"))
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="where the JSON goes (default benchmarks/results_gpu.json; a rehearsal writes to "
+        "the temporary folder, so it never replaces a GPU run's figures)",
+    )
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument(
         "--rehearse-on-cpu",
@@ -58,6 +65,12 @@ def main() -> int:
     )
     args = parser.parse_args()
     global DEVICE, SHAPE, TUTORIAL_STEPS
+    if args.out is None:
+        args.out = str(
+            Path(tempfile.gettempdir()) / "gdcheck-results_gpu-rehearsal.json"
+            if args.rehearse_on_cpu
+            else ROOT / "benchmarks" / "results_gpu.json"
+        )
     if args.rehearse_on_cpu:
         DEVICE, SHAPE, TUTORIAL_STEPS = "cpu", (11, 2_000), 200
         libraries = {"jax": "cpu", "torch": "cpu"}
@@ -75,6 +88,7 @@ def main() -> int:
         "shape": list(SHAPE),
         "steps": args.steps,
         "libraries": libraries,
+        "rehearsal": bool(args.rehearse_on_cpu),
         "reads_of_x": _reads_of_x(X, y, args.steps, libraries),
         "precision": {},
     }
@@ -185,6 +199,7 @@ def _reads_of_x(X: np.ndarray, y: np.ndarray, steps: int, libraries: dict) -> di
 def _jax_loop(Xb, yb, lr, steps, cost) -> dict:
     import jax
     import jax.numpy as jnp
+    from _case import jax_gd_scan  # benchmarks/, this script's folder
 
     device = jax.devices("gpu" if DEVICE == "cuda" else "cpu")[0]
     Xj, yj = jax.device_put(Xb, device), jax.device_put(yb, device)
@@ -197,17 +212,7 @@ def _jax_loop(Xb, yb, lr, steps, cost) -> dict:
     out["gb_s"] = round(Xb.nbytes / (read * 1e-3) / 1e9, 1)
     for precision in ("default", "highest"):
         with jax.default_matmul_precision(precision):
-
-            @jax.jit
-            def train(w0, X, y):
-                vg = jax.value_and_grad(lambda w: cost(w, X, y))
-
-                def body(w, _):
-                    value, g = vg(w)
-                    return w - lr * g, value
-
-                return jax.lax.scan(body, w0, None, length=steps)
-
+            train = jax_gd_scan(cost, lr, steps)
             w0 = jax.device_put(jnp.zeros((Xb.shape[0], 1), jnp.float32), device)
             run = lambda train=train, w0=w0: jax.block_until_ready(train(w0, Xj, yj))  # noqa: E731
             step = _best(run, repeat=5) / steps
