@@ -370,61 +370,34 @@ def _drift(
         f"tolerance {run.drift_tolerance[k]:.3g}, largest at {', '.join(labels)}); final drift "
         f"{run.final_drift:.3g}."
     )
+
+    def drifted(kind: str, why: str, fatal: bool = True) -> list[Finding]:
+        out.append(Finding(kind, name, step, entries, f"{text} {why}", fatal=fatal, labels=labels))
+        return out
+
     if blamed:
-        out.append(
-            Finding(
-                "trajectory",
-                name,
-                step,
-                entries,
-                text + " A consequence of the mistake above.",
-                labels=labels,
-            )
-        )
-        return out
+        return drifted("trajectory", "A consequence of the mistake above.")
     if kink is not None and kink.step < step:
-        out.append(
-            Finding(
-                "kink",
-                name,
-                step,
-                entries,
-                text + f" A consequence of the kink at step {kink.step}: the two runs took "
-                "different subgradients there, so they legitimately follow different paths.",
-                fatal=False,
-                labels=labels,
-            )
+        return drifted(
+            "kink",
+            f"A consequence of the kink at step {kink.step}: the two runs took different "
+            "subgradients there, so they legitimately follow different paths.",
+            fatal=False,
         )
-        return out
     spread = _library_spread(result, name, k)
     if spread is not None and spread >= SENSITIVITY_SHARE * run.drift[k]:
-        out.append(
-            Finding(
-                "sensitivity",
-                name,
-                step,
-                entries,
-                text + f" The libraries' own runs are {spread:.3g} apart there too, with gradient "
-                "and update right at every step: this run amplifies rounding (its trajectory is "
-                "sensitive to the last bits), it is not a mistake.",
-                fatal=False,
-                labels=labels,
-            )
+        return drifted(
+            "sensitivity",
+            f"The libraries' own runs are {spread:.3g} apart there too, with gradient and update "
+            "right at every step: this run amplifies rounding (its trajectory is sensitive to "
+            "the last bits), it is not a mistake.",
+            fatal=False,
         )
-        return out
-    out.append(
-        Finding(
-            "trajectory",
-            name,
-            step,
-            entries,
-            text + " The gradient and the update agree at every step, so the runs differ in "
-            "something else: state that is not reset, data that change between steps, or "
-            "randomness.",
-            labels=labels,
-        )
+    return drifted(
+        "trajectory",
+        "The gradient and the update agree at every step, so the runs differ in something "
+        "else: state that is not reset, data that change between steps, or randomness.",
     )
-    return out
 
 
 def _library_spread(result: CrossCheckResult, name: str, k: int) -> float | None:
