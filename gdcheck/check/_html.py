@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._taylor_figure import taylor_figure
+from .._taylor_figure import taylor_figure, taylor_record
 
 __all__ = ["gradient_check_html"]
 
@@ -80,5 +80,6 @@ def _taylor_picture(tests: list[Any]) -> str:
     if not ran:
         return ""
     i, t = next(((i, t) for i, t in ran if t.looks_right is False), ran[0])
-    data = {"hs": list(t.hs), "remainders": list(t.remainders), "order": t.order, "note": t.note}
-    return taylor_figure(data, where="the given point" if i == 0 else f"nearby point {i}")
+    return taylor_figure(
+        taylor_record(t), where="the given point" if i == 0 else f"nearby point {i}"
+    )

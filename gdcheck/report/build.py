@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .._taylor_figure import taylor_record
 from .schema import SCHEMA_VERSION
 
 MAX_POINTS = 1000
@@ -69,7 +70,7 @@ def build_report(result: Any) -> dict[str, Any]:
     ref = result.reference
     n = len(ref.losses)
     stride = _buckets(n)
-    at = _recorded(result)
+    at = result.recorded_steps
     steps = [int(t) for t in at[::stride]]
     every = int(getattr(cfg, "record_every", 1))
     series: dict[str, Any] = {"stride": stride, "steps": steps}
@@ -188,12 +189,6 @@ def config_dict(cfg: Any) -> dict[str, Any]:
     return config
 
 
-def _recorded(result: Any) -> np.ndarray:
-    """The true step of each row (``record_every`` > 1 keeps 0, k, 2k, … and the last)."""
-    at = getattr(result.reference, "steps_at", None)
-    return np.arange(len(result.reference.losses)) if at is None else np.asarray(at)
-
-
 def recording_dict(result: Any, at: np.ndarray, every: int) -> dict[str, Any]:
     """Which steps were recorded and checked: every one (``steps`` None), or with
     ``record_every`` k the list 0, k, 2k, … and the last, and the note that says what a
@@ -228,14 +223,7 @@ def taylor_dict(test: Any) -> dict[str, Any] | None:
         return None
     if isinstance(test, str):
         return {"order": None, "looks_right": None, "note": test, "hs": [], "remainders": []}
-    return {
-        "order": test.order,
-        "looks_right": test.looks_right,
-        "note": test.note,
-        "hs": nums(test.hs),
-        "remainders": nums(test.remainders),
-        "usable": None if test.usable is None else list(test.usable),
-    }
+    return taylor_record(test)
 
 
 def _original_units(result: Any) -> dict[str, Any] | None:
@@ -326,7 +314,7 @@ def verdict_text(result: Any) -> str:
         else f"at every one of the {n:,} points w_0 … w_{n - 1} ({n - 1:,} updates)"
     )
     if getattr(cfg, "record_every", 1) > 1:
-        where = _recorded_where(_recorded(result), cfg.record_every)
+        where = _recorded_where(result.recorded_steps, cfg.record_every)
     if not others:
         text = (
             f"NOT CHECKED — only the NumPy reference ran (no autodiff backend ran): its "

@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from ..check._taylor_figure import taylor_figure
+from .._taylor_figure import taylor_figure
 from .plots import report_plots
 from .svg import MARKER, render_svg
 from .tables import cost_rows, drift_rows, version_rows, weight_rows, weights_title

@@ -253,13 +253,13 @@ def _run_backend(
     ref_grads = reference.grads[:valid]
     if backend.name == backend_registry.REFERENCE:
         shadow_grads, shadow_seconds, trajectory = ref_grads, 0.0, reference
-        predicted = None
+        predicted = compared = None
     else:
         with _stage(report, "shadow check", backend.name, valid):
             shadow = backend.shadow(problem, reference.weights[:valid])
         shadow_grads, shadow_seconds = shadow.grads, shadow.seconds
         # record_every > 1 only: a backend is called as before when every step is recorded
-        before, grads, state, _ = update_rows(reference, valid, steps)
+        before, grads, state, compared = update_rows(reference, valid, steps)
         with _stage(report, "update check", backend.name, max(0, len(before) - (state is None))):
             predicted = backend.update_shadow(problem, before, grads, **seeded(state))
         every = record_every_of(reference)
@@ -281,15 +281,11 @@ def _run_backend(
         tol_full = tol_eff = np.broadcast_to(
             (override.grad * floor_row)[:, None], shadow_grads.shape
         )
-    errors = errors_full = gradient_errors(ref_grads, shadow_grads, scale, tol_full)
+    errors = gradient_errors(ref_grads, shadow_grads, scale, tol_full)
     update_ratio = None
-    if predicted is not None and len(predicted):
-        _, _, _, (w_now, nxt) = update_rows(reference, valid, steps)
-        counts = 1 + (
-            np.arange(len(w_now))
-            if reference.steps_at is None
-            else np.asarray(reference.steps_at[: len(w_now)])
-        )
+    if predicted is not None and compared is not None and len(predicted):
+        w_now, nxt = compared
+        counts = 1 + recorded_at(reference)[: len(w_now)]  # the optimizer's step count t
         upd_tol = update_tolerance(
             w_now, nxt, info.effective_eps, problem.optimizer.step_rounding(counts, problem.dtype)
         )
@@ -310,7 +306,6 @@ def _run_backend(
         info=info,
         shadow_seconds=shadow_seconds,
         errors=errors,
-        errors_full=errors_full,
         trajectory=trajectory,
         drift=drift,
         tolerance=Tolerance(

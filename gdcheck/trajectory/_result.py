@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from ..check._diagnosis import Diagnosis
 from ..params import ParamLayout
 from ._convergence import best_lr, convergence
 from ._metrics import GradientErrors
+from ._recording import recorded_at
 from ._taylor_start import taylor_at_start
 
 
@@ -64,7 +66,6 @@ class BackendRun:
     info: BackendInfo
     shadow_seconds: float
     errors: GradientErrors  # against the tolerance with the backend's effective precision
-    errors_full: GradientErrors  # against the full-precision tolerance
     trajectory: Trajectory
     drift: NDArray
     tolerance: Tolerance
@@ -109,8 +110,7 @@ class CrossCheckResult:
     def recorded_steps(self) -> NDArray:
         """The step of each row of every trajectory and per-step array: ``0 … K``, or with
         ``record_every=k`` the steps 0, k, 2k, … and the last."""
-        at = self.reference.steps_at
-        return np.arange(len(self.reference.losses)) if at is None else np.asarray(at)
+        return recorded_at(self.reference)
 
     @property
     def at_fault(self) -> str | None:
@@ -140,15 +140,13 @@ class CrossCheckResult:
         ``.converged``, ``.distance``, ``.rho``, ``.steps_needed``, ``.text``."""
         return convergence(self)
 
-    @property
+    @cached_property
     def taylor(self) -> Any:
         """The handwritten gradient's Taylor test at ``w_0`` (a
         :class:`~gdcheck.check._taylor.TaylorTest`: order ≈ 2 right, ≈ 1 wrong), or a sentence
-        saying why it was not run. Computed on first use (the report asks for it), then kept."""
-        cached = self.__dict__.get("_taylor")
-        if cached is None and self.problem is not None:
-            cached = self.__dict__["_taylor"] = taylor_at_start(self.problem)
-        return cached
+        saying why it was not run; None without a problem. Computed on first use (the report
+        asks for it), then kept."""
+        return None if self.problem is None else taylor_at_start(self.problem)
 
     @property
     def condition_number(self) -> float | None:

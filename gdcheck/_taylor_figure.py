@@ -1,4 +1,6 @@
-r"""A Taylor test as an inline SVG figure: report.html (at w0) and a check's notebook view.
+r"""A Taylor test as a JSON-able record and as an inline SVG figure: report.html (at w0) and a
+check's notebook view. A leaf module (it imports only :mod:`gdcheck._chart`), so rendering a
+saved report does not import the checking code.
 
 On log–log axes the remainder :math:`R(h) = |C(w_0 + hv) - C(w_0) - h\langle g, v\rangle|`
 of a right gradient falls along a line of slope 2 and a wrong one along slope 1, until
@@ -8,12 +10,31 @@ largest step's remainder.
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any
 
-from .._chart import line_chart
+import numpy as np
 
-__all__ = ["taylor_figure"]
+from ._chart import line_chart
+
+__all__ = ["taylor_figure", "taylor_record"]
+
+
+def taylor_record(test: Any) -> dict[str, Any]:
+    """A :class:`~gdcheck.check.TaylorTest` as report.json keeps it (NaN and ±Inf as None)."""
+
+    def finite(values: Any) -> list[float | None]:
+        return [v if math.isfinite(v) else None for v in np.asarray(values, np.float64).tolist()]
+
+    return {
+        "order": test.order,
+        "looks_right": test.looks_right,
+        "note": test.note,
+        "hs": finite(test.hs),
+        "remainders": finite(test.remainders),
+        "usable": None if test.usable is None else list(test.usable),
+    }
 
 
 def taylor_figure(taylor: dict[str, Any] | None, where: str = "the starting weights") -> str:
