@@ -43,7 +43,7 @@ from ._per_example import look_per_example
 from ._point import PointCheck, PointChecker
 from ._result import GradientCheck
 from ._taylor import TaylorTest, taylor_test
-from ._witness_run import WitnessCheck
+from ._witness_run import WitnessCheck, doubted
 
 EXTRA_POINTS = 2
 RESOLVE = 100.0
@@ -141,7 +141,7 @@ def check_gradient(
         estimates = pending.result()
         arbiter = ctx.reference_name
         witnesses_run = ctx.witness(point, estimates)
-        if point.kink is None and _doubted(witnesses_run, arbiter) and release(ctx.autodiff):
+        if point.kink is None and doubted(witnesses_run, arbiter) and release(ctx.autodiff):
             # a witness doubts the one backend that answered (PyTorch): ask JAX after all
             ctx.notes[:] = [n for n in ctx.notes if " was not consulted: " not in n]
             ctx.notes.append(
@@ -257,11 +257,6 @@ def _taylor(
         )
     except (InputError, ValueError, TypeError, FloatingPointError):
         return None
-
-
-def _doubted(witnesses: list[WitnessCheck], reference: str) -> bool:
-    """Whether a witness that ran is farther than its tolerance from ``reference``'s gradient."""
-    return any(w.witness.ran and w.autodiff_error.get(reference, 0.0) > 1.0 for w in witnesses)
 
 
 def _infer_dtype(params: Any) -> str:

@@ -297,9 +297,8 @@ def diagnose(
     if term is not None:
         message, fits = term
         return Diagnosis("term_scaled", message, entries={n: [] for n, f in fits.items() if f.off})
-    if (~wrong).any() and not (
-        (shape := describe_leftover(layout, g, r, tol, data)) and "×" in shape
-    ):
+    shape = describe_leftover(layout, g, r, tol, data)  # read below either way: once
+    if (~wrong).any() and not (shape and "×" in shape):
         idx = np.flatnonzero(wrong)
         entries = _entries(layout, idx)
         parts = []
@@ -331,7 +330,6 @@ def diagnose(
             f"right on {right} of {g.size} entries, wrong on " + "; ".join(parts) + ".",
             entries=entries,
         )
-    shape = describe_leftover(layout, g, r, tol, data)
     if shape:
         return Diagnosis(
             "structured",
