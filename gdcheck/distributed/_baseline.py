@@ -24,6 +24,7 @@ from ..errors import InputError, InputTypeError
 from ..models._model import Model
 from ..trajectory._engine import _eigenvalues, _n_examples, _optimizer, _problem
 from ..trajectory._floor import gradient_tolerance, measure_floor
+from ..trajectory._metrics import weight_drift
 from ..trajectory._tolerance import drift_tolerances
 from ..validation import check_dtype, check_lr, check_steps
 from . import _findings as judge
@@ -220,7 +221,7 @@ def _judge(
     if engine != "reference" and len({f.kind for f in found}) == 1 and not drifts:
         found = found[:1]
     result.findings += found + drifts
-    drift = _relative(weights[0], sp_w)
+    drift = weight_drift(weights[0], sp_w)
     if not found and not drifts:
         event = judge.weights_finding(engine, drift, drift_tol)
         if event is not None:
@@ -228,12 +229,6 @@ def _judge(
     result.grad_error[engine] = np.max(errors, axis=0)
     result.spread[engine] = spread
     result.weight_drift[engine] = drift
-
-
-def _relative(w: NDArray, ref: NDArray) -> NDArray:
-    scale = np.abs(ref.astype(np.float64)).max(axis=1, initial=0.0)
-    diff = np.abs(w.astype(np.float64) - ref).max(axis=1, initial=0.0)
-    return diff / np.where(scale > 0, scale, 1.0)
 
 
 def _faults(faults: Mapping[str, int] | None, W: int) -> dict[str, int]:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .._types import NDArray
+from ..trajectory._metrics import weight_drift
 from ._result import ParallelFinding
 
 MAX_ENTRIES = 5
@@ -118,11 +119,8 @@ def gradient_findings(
 
 def spread_per_step(weights: list[NDArray]) -> NDArray:
     """Largest |w^(r)_t − w^(0)_t| over workers r and entries, relative to ‖w^(0)_t‖∞."""
-    first = weights[0].astype(np.float64)
-    scale = np.abs(first).max(axis=1, initial=0.0)
-    scale = np.where(scale > 0, scale, 1.0)
-    diffs = [np.abs(w.astype(np.float64) - first).max(axis=1, initial=0.0) for w in weights[1:]]
-    return np.max(diffs, axis=0) / scale if diffs else np.zeros(len(first))
+    others = [weight_drift(w, weights[0]) for w in weights[1:]]  # same scale: ‖w^(0)_t‖∞
+    return np.max(others, axis=0) if others else np.zeros(len(weights[0]))
 
 
 def drift_findings(

@@ -89,7 +89,7 @@ def gradient_errors(
 
 def weight_drift(weights: NDArray, ref: NDArray) -> NDArray:
     r"""Relative drift per step :math:`\|w_t - w^{ref}_t\|_\infty / \max(\|w^{ref}_t\|_\infty, \text{tiny})`."""
-    diff = np.abs(weights.astype(np.float64) - ref.astype(np.float64)).max(axis=1)
-    norm = np.abs(ref.astype(np.float64)).max(axis=1)
+    diff = np.abs(weights.astype(np.float64) - ref.astype(np.float64)).max(axis=1, initial=0.0)
+    norm = np.abs(ref.astype(np.float64)).max(axis=1, initial=0.0)
     # w_0 = 0: an absolute difference there is what we can report.
     return diff / np.where(norm > 0, norm, 1.0)
