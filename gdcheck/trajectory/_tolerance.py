@@ -28,6 +28,7 @@ import numpy as np
 
 from .._types import NDArray, Tolerance
 from ..errors import InputError, InputTypeError
+from ._recording import recorded_at
 
 GRAD_SAFETY: dict[str, float] = {"float32": 64.0, "float64": 64.0}
 UPDATE_SAFETY: dict[str, float] = {"float32": 8.0, "float64": 8.0}
@@ -128,17 +129,12 @@ def drift_tolerances(
     else:
         rho = 1.0
     bound = np.zeros(steps)
-    at = getattr(reference, "steps_at", None)
-    if at is None:
-        for k in range(1, steps):  # e_k ≤ ρ e_{k−1} + δ_{k−1}
-            bound[k] = min(rho, 1.0) * bound[k - 1] + delta[k - 1]
-    else:
-        r = min(rho, 1.0)
-        for k in range(1, steps):  # e_{t_k} ≤ ρ^g e_{t_{k−1}} + δ̄ Σ_{i<g} ρ^i
-            gap = int(at[k] - at[k - 1])
-            step_delta = delta[k - 1] if gap == 1 else max(delta[k - 1], delta[k])
-            grows = float(gap) if r == 1.0 else (1.0 - r**gap) / (1.0 - r)
-            bound[k] = r**gap * bound[k - 1] + step_delta * grows
+    at, r = recorded_at(reference), min(rho, 1.0)
+    for k in range(1, steps):  # e_{t_k} ≤ ρ^g e_{t_{k−1}} + δ̄ Σ_{i<g} ρ^i; g = 1: ρ e + δ_{k−1}
+        gap = int(at[k] - at[k - 1])
+        step_delta = delta[k - 1] if gap == 1 else max(delta[k - 1], delta[k])
+        grows = float(gap) if r == 1.0 else (1.0 - r**gap) / (1.0 - r)
+        bound[k] = r**gap * bound[k - 1] + step_delta * grows
     return bound / np.where(w > 0, w, 1.0)  # the normalisation of weight_drift
 
 
