@@ -254,16 +254,28 @@ def _json_bytes(report: dict[str, Any]) -> bytes:
     return (json.dumps(report, indent=1, allow_nan=False) + "\n").encode()
 
 
-def _rendered(report: dict[str, Any], directory: Path) -> dict[str, tuple[Path, bytes]]:
-    """Every derived format, rendered in memory: key -> (final path, bytes)."""
-    report = for_renderers(report)
-    plotted = report if plot_problem(report) is None else drawable(report)
+def _plot_files(
+    report: dict[str, Any], directory: Path
+) -> tuple[dict[str, tuple[Path, bytes]], dict[str, str]]:
+    """Each plot as a standalone SVG file (key -> (path, bytes)), and its title -> file name."""
     files: dict[str, tuple[Path, bytes]] = {}
     links: dict[str, str] = {}
-    for plot in report_plots(plotted):
+    for plot in report_plots(report):
         path = directory / f"plot-{plot.key}.svg"
         files[f"plot-{plot.key}"] = (path, render_svg(plot, standalone=True).encode())
         links[plot.title] = path.name
+    return files, links
+
+
+def _rendered(report: dict[str, Any], directory: Path) -> dict[str, tuple[Path, bytes]]:
+    """Every derived format, rendered in memory: key -> (final path, bytes)."""
+    report = for_renderers(report)
+    plotted = report
+    try:  # the plots drawn once; where they cannot be (plot_problem says why), what can be
+        files, links = _plot_files(report, directory)
+    except Exception:
+        plotted = drawable(report)
+        files, links = _plot_files(plotted, directory)
     files["markdown"] = (directory / "report.md", render_markdown(report, links).encode())
     files["html"] = (directory / "report.html", render_html(plotted).encode())
     return files
