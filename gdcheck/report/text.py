@@ -19,14 +19,9 @@ def apart(a: float, b: float, at_least: int = 6) -> tuple[str, str]:
 
 
 def fmt(x: Any, spec: str = ".3g") -> str:
+    """A number (— for a missing one); vectors go through :func:`short` or :func:`fmt_full`."""
     if x is None:
         return "—"
-    if isinstance(x, list):
-        if len(x) > SHOWN_ENTRIES:
-            head = ", ".join(fmt(v, ".10g") for v in x[:3])
-            tail = ", ".join(fmt(v, ".10g") for v in x[-2:])
-            return f"[{head}, …, {tail}] ({len(x)} entries)"
-        return "[" + ", ".join(fmt(v, ".10g") for v in x) + "]"
     return format(x, spec)
 
 
