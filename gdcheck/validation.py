@@ -35,6 +35,17 @@ def as_float_array(value: Any, name: str) -> NDArray:
     return arr.astype(np.float64, copy=False)
 
 
+def cast_data(value: Any, dtype: str) -> Any:
+    """Data as NumPy: floating arrays (and torch tensors, lists) in ``dtype``, without a copy
+    when they already are; integer arrays stay integer; anything else is passed through."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
+        arr = np.asarray(value)
+        return arr.astype(dtype, copy=False) if np.issubdtype(arr.dtype, np.floating) else arr
+    return value
+
+
 def check_finite(arr: NDArray, name: str) -> None:
     """Refuse NaN or Inf, naming how many and where the first one is.
 

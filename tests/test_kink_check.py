@@ -10,13 +10,13 @@ import pytest
 
 import gdcheck
 from gdcheck.backends import get as get_backend
-from gdcheck.check._api import _cast_data
 from gdcheck.check._kink import NOT_APPLICABLE
 from gdcheck.check._point import PointChecker
 from gdcheck.check._witness_run import MAX_WITNESS_ENTRIES
 from gdcheck.examples import losses as L
 from gdcheck.examples.published import CASES, svm_grad_naive, svm_grad_vectorized, svm_loss
 from gdcheck.params import parse_params
+from gdcheck.validation import cast_data
 
 N, D, C, REG = 40, 5, 4, 0.1
 _rng = np.random.default_rng(167)  # a seed whose integer point has 34 margins exactly 0
@@ -134,7 +134,7 @@ def test_a_smooth_point_reports_no_kink(grad, dtype):
 def _probe(loss, params, data, dtype):
     """The point of ``check_gradient`` with the rounding floor, and so the kink probe, forced."""
     layout, tree = parse_params(params, dtype)
-    data64 = tuple(_cast_data(_cast_data(d, dtype), "float64") for d in data)
+    data64 = tuple(cast_data(cast_data(d, dtype), "float64") for d in data)
     ctx = PointChecker(loss, layout, data64, [get_backend("torch")], dtype, None, None)
     ctx.close_pool()
     return ctx.compare(tree, None, None)

@@ -33,7 +33,7 @@ from .. import backends as backend_registry
 from .._types import NDArray
 from ..errors import GradientMismatch, InputError, InputTypeError
 from ..params import ParamLayout, parse_params
-from ..validation import check_dtype, check_finite
+from ..validation import cast_data, check_dtype, check_finite
 from ._diagnosis import Diagnosis
 from ._grad_output import call_grad
 from ._kink import judge_at_smooth_points
@@ -123,11 +123,11 @@ def check_gradient(
             "unrolled in one flat vector; pass layout={name: shape, …} too, or drop order."
         )
     layout = layout_
-    data_user = tuple(_cast_data(d, dtype) for d in data)
+    data_user = tuple(cast_data(d, dtype) for d in data)
     for i, d in enumerate(data_user):
         if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating):
             check_finite(d, f"data[{i}]")
-    data64 = tuple(_cast_data(d, "float64") for d in data_user)
+    data64 = tuple(cast_data(d, "float64") for d in data_user)
     autodiff, skipped = _autodiff_backends(backends)
     rng = np.random.default_rng(seed)
     ctx = PointChecker(loss, layout, data64, autodiff, dtype, rtol, atol)
@@ -279,17 +279,6 @@ def _check_tolerance_value(name: str, value: Any) -> None:
             raise InputTypeError(f"{name} must be a number or {{dtype: number}}, got {v!r}.")
         if not math.isfinite(float(v)) or float(v) < 0:
             raise InputError(f"{name} must be a finite number >= 0, got {v}.")
-
-
-def _cast_data(value: Any, dtype: str) -> Any:
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    if isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
-        arr = np.asarray(value)
-        if np.issubdtype(arr.dtype, np.floating):
-            return arr.astype(dtype, copy=False)
-        return arr
-    return value
 
 
 def _autodiff_backends(requested: Sequence[str] | str | None) -> tuple[list[Any], dict[str, str]]:

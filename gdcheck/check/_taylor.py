@@ -37,6 +37,7 @@ import numpy as np
 from .._types import NDArray
 from ..errors import InputError
 from ..params import ParamLayout, parse_params
+from ..validation import cast_data
 from ._batched import NotBatchable, batched_loss, row_by_row
 
 ROUNDING_MARGIN = 10.0
@@ -126,7 +127,7 @@ def taylor_test(
         h0 = 0.01 * max(1.0, float(np.abs(p).max()))
     if not (isinstance(h0, (int, float)) and math.isfinite(h0) and h0 > 0):
         raise InputError(f"h0={h0!r}; use a finite step > 0.")
-    data64 = tuple(_as64(d) for d in data)
+    data64 = tuple(cast_data(d, "float64") for d in data)
     evaluate = _Evaluator(loss, layout, data64)
     ladder = h0 / 2.0 ** np.arange(halvings + 1)
     values, epss = evaluate(np.vstack([p[None], _line(p, v, ladder), _line(p, v, -ladder)]))
@@ -218,16 +219,6 @@ def _flat(value: Any, layout: ParamLayout, what: str) -> tuple[NDArray, float]:
             eps = max(eps, float(np.finfo(arr.dtype).eps))
         out[name] = arr.astype(np.float64).reshape(shape)
     return layout.flatten(out), eps
-
-
-def _as64(value: Any) -> Any:
-    """Floating data as float64 (no copy when it already is: the data are only read)."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    if isinstance(value, (list, tuple)) or hasattr(value, "__array__"):
-        arr = np.asarray(value)
-        return arr.astype(np.float64, copy=False) if np.issubdtype(arr.dtype, np.floating) else arr
-    return value
 
 
 def _line(p: NDArray, v: NDArray, hs: NDArray) -> NDArray:
