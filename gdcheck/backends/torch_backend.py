@@ -6,7 +6,9 @@ per parameter, with the ``torch.optim`` twin of the optimizer the handwritten up
 their ``.grad`` to its ``g_k`` before each ``step()``.
 The shadow check evaluates the reference's weights in batches with
 ``torch.func.vmap(torch.func.grad_and_value(loss))``: the same autograd formulas, batched
-(row by row when the loss uses an operation vmap cannot batch).
+(row by row when the loss uses an operation vmap cannot batch), with a product against a
+one-row or one-column matrix written as a vector product so that a batch reads shared data
+once (:mod:`._torch_vmap`).
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ class TorchBackend:
     def shadow(self, problem: Problem, weights: NDArray, data: tuple | None = None) -> Shadow:
         import torch
 
+        from ._torch_vmap import with_vector_products
+
         t0 = time.perf_counter()
         layout, loss = problem.layout, problem.model.loss
         dt = _tensors(problem.data if data is None else data)
@@ -67,7 +71,7 @@ class TorchBackend:
         def value(flat: torch.Tensor) -> torch.Tensor:
             return loss(unflatten_with(layout, flat), *dt)
 
-        batched = torch.func.vmap(torch.func.grad_and_value(value))
+        batched = with_vector_products(torch.func.vmap(torch.func.grad_and_value(value)))
         size = shadow_chunk(len(weights), layout.size, dt)
         losses, grads = [], []
         for start in range(0, len(weights), size):

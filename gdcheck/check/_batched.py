@@ -62,6 +62,8 @@ def batched_loss(
     rows_per_call = int(max(1, min(CHUNK, CHUNK_BYTES // (8 * longest))))
     import torch
 
+    from ..backends._torch_vmap import with_vector_products
+
     with warnings.catch_warnings():  # read-only data: torch warns, the loss only reads it
         warnings.filterwarnings("ignore", message=".*not writable.*")
         data = torch_backend.convert(data64)
@@ -72,7 +74,7 @@ def batched_loss(
             raise NotBatchable("the loss did not return a scalar torch tensor")
         return out.reshape(())
 
-    batched = torch.func.vmap(value)
+    batched = with_vector_products(torch.func.vmap(value))
     eps64 = float(np.finfo(np.float64).eps)
 
     def evaluate(rows: NDArray) -> tuple[NDArray, NDArray]:
