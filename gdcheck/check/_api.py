@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -42,10 +43,15 @@ from ._on_demand import OnDemand, release
 from ._per_example import look_per_example
 from ._point import PointCheck, PointChecker
 from ._result import GradientCheck
-from ._taylor import TaylorTest, taylor_test
-from ._witness_run import WitnessCheck, doubted
+from ._taylor import Ladder, TaylorTest, gradient_of, read_ladder, taylor_test
+from ._witness_run import FEW_ENTRIES, WitnessCheck, doubted
 
 EXTRA_POINTS = 2
+LARGE_DATA = 1_000_000
+"""Data elements from which the check works as on large data: the random-direction witness
+is central differences along the Taylor line (the complex step's complex copy of the data
+would cost more than the rest of the check), and ``taylor="auto"`` skips the Taylor test of
+a check that passes."""
 RESOLVE = 100.0
 """An entry resolves a 1 % error where ``|r_i| ≥ RESOLVE·tol_i``."""
 
@@ -61,7 +67,7 @@ def check_gradient(
     atol: float | Mapping[str, float] | None = None,
     witnesses: str = "auto",
     seed: int = 0,
-    taylor: bool = True,
+    taylor: bool | str = "auto",
     layout: Mapping[str, tuple[int, ...]] | None = None,
     order: str | None = None,
     **named_data: Any,
@@ -79,7 +85,10 @@ def check_gradient(
       witnesses: ``"auto"`` (random directions; per entry when there are few entries),
         ``"directions"``, ``"entries"`` or ``"none"``.
       seed: for the random directions and the extra points.
-      taylor: also run the Taylor test at each point (``result.taylor``).
+      taylor: also run the Taylor test at each point (``result.taylor``): ``True``,
+        ``False``, or ``"auto"`` (default): always, except for a check that passes on data of
+        at least :data:`LARGE_DATA` elements, where its 27 loss evaluations would cost more
+        than the rest of the check and cannot change the verdict (a note says so).
       layout: for one flat, unrolled parameter vector, the matrices it holds in order,
         ``{"Theta1": (25, 401), "Theta2": (10, 26)}``: entries are reported as
         ``Theta1[3, 0]`` and diagnosed per matrix; loss and grad still see the flat vector.
@@ -109,6 +118,8 @@ def check_gradient(
         raise InputTypeError(
             "loss and grad must be callables: loss(params, *data), grad(params, *data)."
         )
+    if taylor not in (True, False, "auto"):
+        raise InputError(f"taylor={taylor!r}; use True, False or 'auto'.")
     if witnesses not in ("auto", "directions", "entries", "none"):
         raise InputError(f"witnesses={witnesses!r}; use 'auto', 'directions', 'entries' or 'none'.")
     dtype = check_dtype(dtype) if dtype is not None else _infer_dtype(params)
@@ -131,7 +142,18 @@ def check_gradient(
     autodiff, skipped = _autodiff_backends(backends)
     rng = np.random.default_rng(seed)
     ctx = PointChecker(loss, layout, data64, autodiff, dtype, rtol, atol)
-    pending = ctx.start_witnesses(tree, witnesses, rng) if witnesses != "none" else None
+    # Autodiff's gradient and the Taylor test's loss values need no gradient of yours: on
+    # large data they start now, beside yours, and the random-direction witness is central
+    # differences along the Taylor line (the full ladder when it runs, else three steps).
+    large = sum(d.size for d in data64 if isinstance(d, np.ndarray)) >= LARGE_DATA
+    ctx.prefetch(tree)
+    steps = ctx.start_ladder(tree, seed) if large and taylor is True else None
+    along_lines = witnesses == "directions" or (witnesses == "auto" and layout.size > FEW_ENTRIES)
+    if large and steps is None and along_lines:
+        line = ctx.start_ladder(tree, seed, short=True)
+    else:
+        line = steps if large else None
+    pending = ctx.start_witnesses(tree, witnesses, rng, line) if witnesses != "none" else None
     ctx.close_pool()
 
     yours_tree, structure = call_grad(grad, layout, tree, data_user)
@@ -164,7 +186,6 @@ def check_gradient(
     diagnosis = _combine(point, checks)
     if diagnosis is not None and diagnosis.kind == "unexplained":
         diagnosis = look_per_example(ctx, grad, layout, dtype, data_user, checks, diagnosis)
-    taylor_tests = [_taylor(loss, layout, c, data64, seed) for c in checks] if taylor else []
     # A difference that rounding explains is reported, not failed — unless the tolerance
     # is the user's own, which is then taken at its word.
     own_tolerance = rtol is not None or atol is not None
@@ -173,6 +194,19 @@ def check_gradient(
         for c in checks
     )
     notes = list(ctx.notes)
+    run_taylor = taylor is True or (taylor == "auto" and not (large and passed))
+    taylor_tests = (
+        [_taylor(loss, layout, c, data64, seed, steps if c is point else None) for c in checks]
+        if run_taylor
+        else []
+    )
+    if taylor == "auto" and not run_taylor:
+        size = sum(d.size for d in data64 if isinstance(d, np.ndarray))
+        notes.append(
+            f"the Taylor test was not run: the check passed, and on data this large ({size:,} "
+            f"elements ≥ {LARGE_DATA:,}) its 27 loss evaluations cost more than the rest of the "
+            "check; pass taylor=True for it."
+        )
     for w in witnesses_run:
         if passed and point.yours is not None and w.witness.ran and not w.agrees_with_yours:
             notes.append(
@@ -243,18 +277,22 @@ def _by_keyword(
 
 
 def _taylor(
-    loss: Callable[..., Any], layout: ParamLayout, c: PointCheck, data64: tuple, seed: int
+    loss: Callable[..., Any],
+    layout: ParamLayout,
+    c: PointCheck,
+    data64: tuple,
+    seed: int,
+    started: Future[Ladder] | None = None,
 ) -> TaylorTest | None:
+    """The Taylor test of your gradient at ``c``; on the ladder ``started`` there when given."""
     if c.yours is None:
         return None
+    yours = layout.to_user(layout.unflatten(c.yours))
     try:
-        return taylor_test(
-            loss,
-            layout.to_user(layout.unflatten(c.yours)),
-            layout.to_user(c.params),
-            *data64,
-            seed=seed,
-        )
+        if started is None:
+            return taylor_test(loss, yours, layout.to_user(c.params), *data64, seed=seed)
+        steps = started.result()
+        return read_ladder(steps, *gradient_of(yours, steps.layout))
     except (InputError, ValueError, TypeError, FloatingPointError):
         return None
 

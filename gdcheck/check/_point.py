@@ -32,8 +32,10 @@ from ..params import ParamLayout
 from ._diagnosis import Diagnosis, diagnose
 from ._kink import Kink, find_kink, floor_point, without_kink
 from ._on_demand import consulted, held_back_note
+from ._taylor import Ladder, ladder
 from ._witness_run import WitnessRunner
 
+EPS64 = float(np.finfo(np.float64).eps)
 RTOL_SAFETY = 16.0
 ATOL_SAFETY = 64.0
 FLOOR_SAMPLES = 2
@@ -99,6 +101,35 @@ class PointChecker(WitnessRunner):
         self.data_dims = [d for a in data64 if isinstance(a, np.ndarray) for d in a.shape]
         self.n_terms = max(self.data_dims, default=1)  # N of rtol: the largest data dimension
         self.given: NDArray | None = None  # the first point compared, probed for a kink
+        self._prefetched: tuple[dict[str, NDArray], Future[dict[str, NDArray]]] | None = None
+
+    def prefetch(self, tree: dict[str, NDArray]) -> None:
+        """Start the autodiff gradients at ``tree`` in the background: they need only the loss
+        and the data, so they run beside your gradient; :meth:`compare` at ``tree`` takes them."""
+        self._prefetched = (tree, self._pool.submit(self.gradients, tree))
+
+    def _prefetched_or_new(self, tree: dict[str, NDArray]) -> dict[str, NDArray]:
+        started, self._prefetched = self._prefetched, None
+        if started is not None and started[0] is tree:
+            return started[1].result()
+        return self.gradients(tree)
+
+    def start_ladder(
+        self, tree: dict[str, NDArray], seed: int, short: bool = False
+    ) -> Future[Ladder]:
+        r"""The Taylor test's ladder at ``tree``, in the background: it needs no gradient.
+
+        ``short``: only the three steps ``4h, 2h, h`` around the central difference's best
+        step :math:`h = \epsilon^{1/3}\max(1, \|p\|_\infty)` (seven loss values), for the
+        random-direction witness alone.
+        """
+        kwargs: dict[str, Any] = {"seed": seed}
+        if short:
+            scale = max((float(np.abs(v).max(initial=0.0)) for v in tree.values()), default=0.0)
+            kwargs.update(h0=4 * EPS64 ** (1 / 3) * max(1.0, scale), halvings=2)
+        return self._pool.submit(
+            ladder, self.loss, self.layout.to_user(tree), *self.data64, **kwargs
+        )
 
     def close_pool(self) -> None:
         """No more background work: the pool's threads end when what was submitted is done."""
@@ -218,7 +249,7 @@ class PointChecker(WitnessRunner):
         yours: dict[str, NDArray] | None,
         structure: Diagnosis | None,
     ) -> PointCheck:
-        given, grads = self._is_given(tree), self.gradients(tree)
+        given, grads = self._is_given(tree), self._prefetched_or_new(tree)
         if grads:
             names = list(grads)
             self.reference_name = self.reference_name if self.reference_name in grads else names[0]

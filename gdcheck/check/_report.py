@@ -98,8 +98,9 @@ def render_check(
             how = "" if said.startswith("not applicable") else "skipped — "
             lines.append(f"  witness {w.witness.name}: {how}{said}")
             continue
+        count = len(w.witness.derivatives)
         where = (
-            f"{len(w.witness.derivatives)} random directions"
+            f"{count} random direction{'s' if count != 1 else ''}"
             if w.witness.mode == "directions"
             else f"every entry ({len(w.witness.derivatives)})"
         )

@@ -82,6 +82,40 @@ class TaylorTest:
         return f"Taylor test: {order} — {self.note}"
 
 
+@dataclass
+class Ladder:
+    """The loss at ``p`` and along ``p ± h_k v``: everything of the test that needs no gradient.
+
+    Built before the gradient under test is known (:func:`ladder`), so that
+    :func:`gdcheck.check_gradient` can evaluate it beside your gradient, and read central
+    differences along ``v`` from it (:func:`~._witnesses.ladder_differences`).
+    """
+
+    layout: ParamLayout
+    p: NDArray
+    v: NDArray
+    hs: NDArray
+    """``h0 / 2^k``, k = 0 … halvings."""
+    values: NDArray
+    """``L(p)``, then ``L(p + h_k v)`` for each k, then ``L(p − h_k v)``."""
+    epss: NDArray
+    """The machine epsilon of the dtype each value came back in."""
+    evaluate: Callable[[NDArray], tuple[NDArray, NDArray]]
+    """Evaluates more rows (the extra halvings)."""
+
+    @property
+    def f0(self) -> float:
+        return float(self.values[0])
+
+    @property
+    def plus(self) -> NDArray:
+        return self.values[1 : 1 + len(self.hs)]
+
+    @property
+    def minus(self) -> NDArray:
+        return self.values[1 + len(self.hs) :]
+
+
 def taylor_test(
     loss: Callable[..., Any],
     grad_value: Any,
@@ -106,16 +140,37 @@ def taylor_test(
       halvings: how many times ``h0`` is halved (more, up to 24, while the order is unsettled).
       seed: for the random direction.
     """
-    if not isinstance(halvings, int) or halvings < 2:
-        raise InputError(f"halvings={halvings!r}; use an integer >= 2 (12 by default).")
-    layout, tree = parse_params(params, "float64")
-    p = layout.flatten(tree)
+    layout, _ = parse_params(params, "float64")
+    g, eps_g = gradient_of(grad_value, layout)
+    steps = ladder(loss, params, *data, direction=direction, h0=h0, halvings=halvings, seed=seed)
+    return read_ladder(steps, g, eps_g)
+
+
+def gradient_of(grad_value: Any, layout: ParamLayout) -> tuple[NDArray, float]:
+    """The gradient under test as one finite float64 vector, and its dtype's epsilon."""
     g, eps_g = _flat(grad_value, layout, "grad_value")
     if not np.isfinite(g).all():
         raise InputError(
             f"grad_value is NaN or Inf at {layout.label(int(np.flatnonzero(~np.isfinite(g))[0]))}"
             "; the Taylor test needs a finite gradient."
         )
+    return g, eps_g
+
+
+def ladder(
+    loss: Callable[..., Any],
+    params: Any,
+    *data: Any,
+    direction: Any = None,
+    h0: float | None = None,
+    halvings: int = 12,
+    seed: int = 0,
+) -> Ladder:
+    """The loss at ``params`` and at ``params ± h0/2^k · v`` (see :func:`taylor_test`)."""
+    if not isinstance(halvings, int) or halvings < 2:
+        raise InputError(f"halvings={halvings!r}; use an integer >= 2 (12 by default).")
+    layout, tree = parse_params(params, "float64")
+    p = layout.flatten(tree)
     if direction is None:
         v = np.random.default_rng(seed).standard_normal(p.size)
         v /= np.abs(v).max()
@@ -129,13 +184,20 @@ def taylor_test(
         raise InputError(f"h0={h0!r}; use a finite step > 0.")
     data64 = tuple(cast_data(d, "float64") for d in data)
     evaluate = _Evaluator(loss, layout, data64)
-    ladder = h0 / 2.0 ** np.arange(halvings + 1)
-    values, epss = evaluate(np.vstack([p[None], _line(p, v, ladder), _line(p, v, -ladder)]))
-    f0, eps_l = float(values[0]), float(epss[0])
+    hs = h0 / 2.0 ** np.arange(halvings + 1)
+    values, epss = evaluate(np.vstack([p[None], _line(p, v, hs), _line(p, v, -hs)]))
+    return Ladder(layout, p, v, hs, values, epss, evaluate)
+
+
+def read_ladder(steps: Ladder, g: NDArray, eps_g: float) -> TaylorTest:
+    """The Taylor test of the flat gradient ``g`` (dtype epsilon ``eps_g``) on ``steps``."""
+    p, v, evaluate = steps.p, steps.v, steps.evaluate
+    f0, eps_l = steps.f0, float(steps.epss[0])
     if not math.isfinite(f0):
         raise InputError(f"the loss is {f0} at params; the Taylor test needs a finite loss there.")
     slope = float(g @ v)
     grad_noise = 4.0 * eps_g * float(np.abs(g * v).sum())
+    values, epss = steps.values, steps.epss
 
     hs: list[float] = []
     rem: list[float] = []
@@ -154,8 +216,8 @@ def taylor_test(
         rho_sym.append(32 * eps * big)
         ends.append((fp, fm))
 
-    k = len(ladder)
-    for i, h in enumerate(ladder):
+    k = len(steps.hs)
+    for i, h in enumerate(steps.hs):
         step(float(h), values[1 + i], epss[1 + i], values[1 + k + i], epss[1 + k + i])
     ahead: list[tuple[float, float, float, float, float]] = []
     for _ in range(MAX_EXTRA_HALVINGS):  # a small mistake: R turns from h² to h late

@@ -23,7 +23,15 @@ from .._types import NDArray
 from ..backends._common import read_only
 from ..errors import InputError
 from ._kink import NOT_APPLICABLE, Kink, find_kink
-from ._witnesses import WitnessResult, axes, central_differences, complex_step, directions
+from ._taylor import Ladder
+from ._witnesses import (
+    WitnessResult,
+    axes,
+    central_differences,
+    complex_step,
+    directions,
+    ladder_differences,
+)
 
 WITNESS_DIRECTIONS = 2
 """Random directions for central differences when the complex step cannot run."""
@@ -54,6 +62,36 @@ class WitnessCheck:
 def doubted(checks: list[WitnessCheck], reference: str) -> bool:
     """Whether a witness that ran is farther than its tolerance from ``reference``'s gradient."""
     return any(c.witness.ran and c.autodiff_error.get(reference, 0.0) > 1.0 for c in checks)
+
+
+LARGE_DATA_COMPLEX_STEP = (
+    "not run on data this large: its complex copy of the data costs more than the rest of "
+    "the check; central differences along the Taylor test's direction stand in"
+)
+
+
+class FromLadder:
+    """The random-direction witnesses read from the Taylor test's ladder, when it is done.
+
+    Central differences along its direction ``v`` (:func:`~._witnesses.ladder_differences`);
+    the complex step is not run (:data:`LARGE_DATA_COMPLEX_STEP`). Same ``result()`` as the
+    future of :meth:`WitnessRunner.start_witnesses`: ``(directions, [complex step, central
+    differences])``.
+    """
+
+    def __init__(self, ladder: Future[Ladder]) -> None:
+        self.ladder = ladder
+
+    def result(self) -> tuple[NDArray, list[WitnessResult]]:
+        mode = "directions"
+        cs = WitnessResult("complex step", mode, skipped=LARGE_DATA_COMPLEX_STEP)
+        try:
+            steps = self.ladder.result()
+        except Exception as exc:
+            reason = f"the loss failed along the Taylor test's ladder ({type(exc).__name__}: {exc})"
+            return np.zeros((0, 0)), [cs, WitnessResult("finite differences", mode, skipped=reason)]
+        fd = ladder_differences(steps.hs, steps.plus, steps.minus, steps.f0, mode)
+        return steps.v[None, :], [cs, fd]
 
 
 class WitnessRunner:
@@ -146,14 +184,24 @@ class WitnessRunner:
 
     # -- witnesses ------------------------------------------------------------------------
     def start_witnesses(
-        self, tree: dict[str, NDArray], mode: str, rng: np.random.Generator
-    ) -> Future[tuple[NDArray, list[WitnessResult]]]:
-        """Run the witnesses in the background: they need the loss and the data only."""
+        self,
+        tree: dict[str, NDArray],
+        mode: str,
+        rng: np.random.Generator,
+        ladder: Future[Ladder] | None = None,
+    ) -> Future[tuple[NDArray, list[WitnessResult]]] | FromLadder:
+        """Run the witnesses in the background: they need the loss and the data only.
+
+        With ``ladder`` (the Taylor test's, started on large data) random-direction witnesses
+        are its central differences instead (:class:`FromLadder`): no extra pass over the data.
+        """
         self.witness_mode = mode
         if mode == "auto":
             mode = "entries" if self.layout.size <= FEW_ENTRIES else "directions"
         flat = self.layout.flatten(tree).astype(np.float64)
-        dirs = directions(flat.size, mode, WITNESS_DIRECTIONS, rng)
+        dirs = directions(flat.size, mode, WITNESS_DIRECTIONS, rng)  # drawn either way: the
+        if ladder is not None and mode == "directions":  # random stream stays the same
+            return FromLadder(ladder)
         return self._pool.submit(self._witness_estimates, flat, dirs, mode)
 
     def _witness_estimates(

@@ -9,6 +9,10 @@ each) or along every coordinate (one per entry) when asked or when the parameter
   rounding :math:`O(\epsilon |L| / h)`. Error estimate: :math:`2\epsilon\,\max|L| / h` plus
   the truncation, twice the distance to the complex step where that ran along the same
   direction, else ten times Richardson's :math:`|D_h - D_{2h}|/3` (two more evaluations).
+* **Central differences from the Taylor test's ladder** (:func:`ladder_differences`): on
+  large data the ladder :math:`L(p \pm h_k v)`, :math:`h_k = h_0/2^k`, that the Taylor test
+  evaluates anyway gives :math:`D_{h_k}` along its direction at no extra pass over the data;
+  the step with the smallest error estimate (Richardson's, as above, plus rounding) is taken.
 * **Complex step** :math:`\operatorname{Im} L(p + i h v) / h` with :math:`h = 10^{-30}`: no
   subtraction, so exact to rounding for real-analytic losses (MSE, logistic, softmax). It
   needs a loss that accepts complex input; otherwise it is skipped and the reason recorded.
@@ -96,6 +100,31 @@ def central_differences(
             biggest = max(biggest, abs(fp2), abs(fm2))
         est[k] = truncation + 2 * EPS * biggest / h
     return WitnessResult("finite differences", mode, d, est)
+
+
+def ladder_differences(
+    hs: NDArray, plus: NDArray, minus: NDArray, f0: float, mode: str = "directions"
+) -> WitnessResult:
+    r"""Central differences along the ladder's direction, from its values alone.
+
+    :math:`D_k = (L(p + h_k v) - L(p - h_k v)) / 2h_k` with error estimate
+    :math:`\tfrac{10}{3}|D_k - D_{k-1}| + 2\epsilon\max|L|/h_k` (``h_{k-1} = 2h_k``:
+    Richardson's estimate of the truncation, ten times); the ``k`` with the smallest estimate.
+    """
+    with np.errstate(all="ignore"):
+        d = (plus - minus) / (2 * hs)
+        biggest = np.maximum(np.maximum(np.abs(plus), np.abs(minus)), abs(f0))
+        est = np.full(len(hs), np.inf)
+        est[1:] = 10 * np.abs(d[1:] - d[:-1]) / 3 + 2 * EPS * biggest[1:] / hs[1:]
+    est[~np.isfinite(est) | ~np.isfinite(d)] = np.inf
+    if not np.isfinite(est).any():
+        return WitnessResult(
+            "finite differences",
+            mode,
+            skipped="the loss is not finite at two consecutive steps of the Taylor test's ladder",
+        )
+    k = int(np.argmin(est))
+    return WitnessResult("finite differences", mode, d[k : k + 1], est[k : k + 1])
 
 
 def complex_step(
