@@ -23,7 +23,7 @@ import numpy as np
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
 from ._common import aligned_astype, first_nonfinite, installed, report_steps, shadow_chunk
 from ._device import jax_describe, jax_device
-from ._memory import recorded_steps
+from ._memory import recorded_steps, release_freed_memory
 from ._problem import Problem, flatten_with, unflatten_with
 
 
@@ -97,6 +97,7 @@ class JaxBackend:
                 losses.append(np.asarray(loss)[: len(chunk)])
                 grads.append(np.asarray(grad)[: len(chunk)])
                 report_steps(start + len(chunk))
+        release_freed_memory()  # the calls' scratch, held by malloc (see _memory)
         return Shadow(np.concatenate(losses), np.concatenate(grads), time.perf_counter() - t0)
 
     def _batched(self, problem: Problem, n_data: int) -> Any:
@@ -154,6 +155,7 @@ class JaxBackend:
             weights = np.array(ws, dtype=problem.dtype)  # writable copies
             losses = np.array(values, dtype=problem.dtype)
             report_steps(steps + 1)  # one compiled lax.scan: no per-step report
+        release_freed_memory()
         diverged = first_nonfinite(losses, weights)
         if diverged is not None:  # the compiled loop cannot stop early; blank what follows
             weights[diverged + 1 :] = np.nan
@@ -218,6 +220,7 @@ class JaxBackend:
             weights = np.array(ws, dtype=problem.dtype)
             losses = np.array(values, dtype=problem.dtype)
             report_steps(steps + 1)
+        release_freed_memory()
         at = recorded_steps(steps, every)
         diverged = int(bad) if int(bad) >= 0 else None
         if diverged is not None:  # blank the rows after the first non-finite step

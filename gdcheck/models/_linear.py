@@ -17,6 +17,7 @@ The Hessian is constant, :math:`H = \frac{2}{m} X X^\top`, so gradient descent c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -137,7 +138,7 @@ def term_scale(w: NDArray, X: NDArray, y: NDArray) -> NDArray:
 
 NORMAL_EQUATIONS_COND = 1e10
 """Below this condition number of :math:`XX^\top` the optimum solves the normal equations."""
-GRAM_BLOCK_BYTES = 64 * 2**20
+GRAM_BLOCK_BYTES = 16 * 2**20
 """Column blocks of ``X`` are converted to float64 this many bytes at a time (never all of X)."""
 
 _GRAM_CACHE: list[tuple[Any, tuple, NDArray]] = []  # one entry: (weakref to X, fingerprint, XXᵀ)
@@ -146,24 +147,36 @@ _GRAM_CACHE: list[tuple[Any, tuple, NDArray]] = []  # one entry: (weakref to X, 
 def gram(X: NDArray) -> NDArray:
     r""":math:`G = X X^\top` in float64, summed over column blocks: :math:`G = \sum_b X_b X_b^\top`.
 
-    Each block :math:`X_b` (:data:`GRAM_BLOCK_BYTES` of float64) is converted on its own, so
-    the float64 copy is one block, not all of X; one pass over X. The last result is kept for
-    the same array (same object, same fingerprint of a few columns), so :func:`hessian` and
-    :func:`optimum` of one cross-check pay one pass between them.
+    Each block :math:`X_b` is converted into one reused float64 buffer of
+    :data:`GRAM_BLOCK_BYTES` (:func:`_float64_blocks`), so the float64 copy is one block, not
+    all of X; one pass over X. The last result is kept for the same array (same object, same
+    fingerprint of a few columns), so :func:`hessian` and :func:`optimum` of one cross-check
+    pay one pass between them.
     """
     key = _fingerprint(X)
     if _GRAM_CACHE:
         ref, fp, cached = _GRAM_CACHE[0]
         if ref() is X and fp == key:
             return cached
-    rows, m = X.shape
-    width = max(1, GRAM_BLOCK_BYTES // (8 * max(1, rows)))
-    G = np.zeros((rows, rows), np.float64)
-    for start in range(0, m, width):
-        block = np.asarray(X[:, start : start + width], np.float64)
+    G = np.zeros((X.shape[0], X.shape[0]), np.float64)
+    for _, block in _float64_blocks(X):
         G += block @ block.T
     _GRAM_CACHE[:] = [(_weak(X), key, G)]
     return G
+
+
+def _float64_blocks(X: NDArray) -> Iterator[tuple[slice, NDArray]]:
+    """``(columns, X[:, columns] in float64)`` over column blocks of :data:`GRAM_BLOCK_BYTES`,
+    each written into the same buffer (valid until the next block): one block's float64 copy
+    at any time, where a fresh array per block would hold two while the next is made."""
+    rows, m = X.shape
+    width = max(1, min(m, GRAM_BLOCK_BYTES // (8 * max(1, rows))))
+    buf = np.empty((rows, width), np.float64)
+    for start in range(0, m, width):
+        cols = slice(start, min(m, start + width))
+        block = buf[:, : cols.stop - start]
+        np.copyto(block, X[:, cols], casting="unsafe")
+        yield cols, block
 
 
 def _fingerprint(X: NDArray) -> tuple:
@@ -183,12 +196,9 @@ def _weak(X: NDArray) -> Any:
 
 def _x_times_y(X: NDArray, y: NDArray) -> NDArray:
     r""":math:`X y^\top` in float64, over the same column blocks as :func:`gram`."""
-    rows, m = X.shape
-    width = max(1, GRAM_BLOCK_BYTES // (8 * max(1, rows)))
-    out = np.zeros((rows, y.shape[0]), np.float64)
-    for start in range(0, m, width):
-        sl = slice(start, start + width)
-        out += np.asarray(X[:, sl], np.float64) @ np.asarray(y[:, sl], np.float64).T
+    out = np.zeros((X.shape[0], y.shape[0]), np.float64)
+    for cols, block in _float64_blocks(X):
+        out += block @ np.asarray(y[:, cols], np.float64).T
     return out
 
 

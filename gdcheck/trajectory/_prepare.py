@@ -142,15 +142,12 @@ def user_data(
     if not standardize and X.size > STATS_LIMIT:
         return ((data[0] if given == want else X), *rest), None
     feature_axis = 1 if want == "columns" else 0  # reduce over the examples
-    Xf = np.asarray(X, np.float64)
-    means = Xf.mean(axis=feature_axis)
-    scales = Xf.std(axis=feature_axis)
+    means, scales = _moments(X, feature_axis)
     constant = tuple(int(i) for i in np.flatnonzero(~(scales > 0)))
     scales = np.where(scales > 0, scales, 1.0)
     if standardize:
-        shape = (-1, 1) if want == "columns" else (1, -1)
         dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
-        X = ((Xf - means.reshape(shape)) / scales.reshape(shape)).astype(dtype)
+        X = _standardized(X, means, scales, feature_axis, dtype)
     scaling = Scaling(
         model_layout=want,
         given_layout=given,
@@ -162,6 +159,56 @@ def user_data(
     if given == want and not standardize:
         X = data[0]  # untouched: the model validates what the user passed
     return (X, *rest), scaling
+
+
+MOMENTS_BLOCK_BYTES = 16 * 2**20
+"""Above this many bytes of X in float64, the feature moments and the standardised copy are
+computed over blocks of examples of this size (below it: NumPy on one float64 copy, as
+before, to the bit)."""
+
+
+def _example_blocks(X: NDArray, axis: int) -> Any:
+    """Slices along ``axis`` (the examples) of at most :data:`MOMENTS_BLOCK_BYTES` in float64,
+    or one slice of everything when X is that small."""
+    count = X.shape[axis]
+    per = 8 * max(1, X.size // max(1, count))
+    width = count if 8 * X.size <= MOMENTS_BLOCK_BYTES else max(1, MOMENTS_BLOCK_BYTES // per)
+    for start in range(0, count, max(1, width)):
+        cols = slice(start, min(count, start + width))
+        yield (slice(None), cols) if axis == 1 else (cols, slice(None))
+
+
+def _moments(X: NDArray, axis: int) -> tuple[NDArray, NDArray]:
+    r"""Each feature's mean :math:`\mu` and standard deviation (``ddof=0``) over ``axis``, in
+    float64.
+
+    Small X: ``mean`` and ``std`` of one float64 copy. Large X: two passes over blocks of
+    examples, :math:`\mu = \frac1m\sum x`, then :math:`\sigma^2 = \frac1m\sum (x-\mu)^2`
+    (the same two-pass formula as ``np.std``; only the summation's grouping differs, at
+    rounding level): one float64 block at a time instead of a float64 copy of X and its
+    centred copy (4 × X for float32 data).
+    """
+    blocks = list(_example_blocks(X, axis))
+    if len(blocks) <= 1:
+        Xf = np.asarray(X, np.float64)
+        return Xf.mean(axis=axis), Xf.std(axis=axis)
+    m = X.shape[axis]
+    total = sum(np.asarray(X[b], np.float64).sum(axis=axis) for b in blocks)
+    means = total / m
+    mu = means[:, None] if axis == 1 else means[None, :]
+    squares = sum(((np.asarray(X[b], np.float64) - mu) ** 2).sum(axis=axis) for b in blocks)
+    return means, np.sqrt(squares / m)
+
+
+def _standardized(X: NDArray, means: NDArray, scales: NDArray, axis: int, dtype: Any) -> NDArray:
+    r""":math:`(x - \mu)/\sigma` in ``dtype``, computed in float64 block by block (elementwise:
+    the same numbers as on one float64 copy)."""
+    mu = means[:, None] if axis == 1 else means[None, :]
+    sigma = scales[:, None] if axis == 1 else scales[None, :]
+    out = np.empty(X.shape, dtype)
+    for b in _example_blocks(X, axis):
+        out[b] = (np.asarray(X[b], np.float64) - mu) / sigma
+    return out
 
 
 def _array(value: Any) -> NDArray | None:
