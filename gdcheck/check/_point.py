@@ -36,6 +36,11 @@ from ._taylor import Ladder, ladder
 from ._witness_run import WitnessRunner
 
 EPS64 = float(np.finfo(np.float64).eps)
+POOL_WORKERS = 1
+"""Background threads of a check: one. Its work (the backends' data, autodiff, the Taylor
+ladder or the witnesses) runs in order beside yours; two threads beside your NumPy made
+torch's and OpenBLAS's own thread pools contend for 2 cores (warm check at (1e4, 1e3):
+64–72 ms with two, 45 ms with one; ``benchmarks/NOTES.md``)."""
 RTOL_SAFETY = 16.0
 ATOL_SAFETY = 64.0
 FLOOR_SAMPLES = 2
@@ -89,7 +94,7 @@ class PointChecker(WitnessRunner):
         # NumPy buffers (they are not 64-byte aligned), which overlaps with the other work.
         for backend in autodiff:  # import here, not half-way on a background thread
             importlib.import_module(backend.name)
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gdcheck")
+        self._pool = ThreadPoolExecutor(max_workers=POOL_WORKERS, thread_name_prefix="gdcheck")
         self.converted: dict[str, Future[tuple]] = {
             b.name: self._pool.submit(b.convert, data64) for b in autodiff
         }
@@ -119,14 +124,15 @@ class PointChecker(WitnessRunner):
     ) -> Future[Ladder]:
         r"""The Taylor test's ladder at ``tree``, in the background: it needs no gradient.
 
-        ``short``: only the three steps ``4h, 2h, h`` around the central difference's best
-        step :math:`h = \epsilon^{1/3}\max(1, \|p\|_\infty)` (seven loss values), for the
+        ``short``: only the steps ``2h`` and ``h``, the central difference's best step
+        :math:`h = \epsilon^{1/3}\max(1, \|p\|_\infty)` and Richardson's check of it (five
+        loss values, NumPy row by row: fewer passes than one batched call costs), for the
         random-direction witness alone.
         """
         kwargs: dict[str, Any] = {"seed": seed}
         if short:
             scale = max((float(np.abs(v).max(initial=0.0)) for v in tree.values()), default=0.0)
-            kwargs.update(h0=4 * EPS64 ** (1 / 3) * max(1.0, scale), halvings=2)
+            kwargs.update(h0=2 * EPS64 ** (1 / 3) * max(1.0, scale), halvings=1, batched=False)
         return self._pool.submit(
             ladder, self.loss, self.layout.to_user(tree), *self.data64, **kwargs
         )

@@ -140,6 +140,8 @@ def taylor_test(
       halvings: how many times ``h0`` is halved (more, up to 24, while the order is unsettled).
       seed: for the random direction.
     """
+    if not isinstance(halvings, int) or halvings < 2:
+        raise InputError(f"halvings={halvings!r}; use an integer >= 2 (12 by default).")
     layout, _ = parse_params(params, "float64")
     g, eps_g = gradient_of(grad_value, layout)
     steps = ladder(loss, params, *data, direction=direction, h0=h0, halvings=halvings, seed=seed)
@@ -165,10 +167,13 @@ def ladder(
     h0: float | None = None,
     halvings: int = 12,
     seed: int = 0,
+    batched: bool = True,
 ) -> Ladder:
-    """The loss at ``params`` and at ``params ± h0/2^k · v`` (see :func:`taylor_test`)."""
-    if not isinstance(halvings, int) or halvings < 2:
-        raise InputError(f"halvings={halvings!r}; use an integer >= 2 (12 by default).")
+    """The loss at ``params`` and at ``params ± h0/2^k · v``, k = 0 … ``halvings`` (≥ 1; see
+    :func:`taylor_test`, which reads at least 3 steps). ``batched=False``: NumPy row by row
+    whatever the data's size (for a few rows it is faster than one batched call)."""
+    if not isinstance(halvings, int) or halvings < 1:
+        raise InputError(f"halvings={halvings!r}; use an integer >= 1.")
     layout, tree = parse_params(params, "float64")
     p = layout.flatten(tree)
     if direction is None:
@@ -183,7 +188,7 @@ def ladder(
     if not (isinstance(h0, (int, float)) and math.isfinite(h0) and h0 > 0):
         raise InputError(f"h0={h0!r}; use a finite step > 0.")
     data64 = tuple(cast_data(d, "float64") for d in data)
-    evaluate = _Evaluator(loss, layout, data64)
+    evaluate = _Evaluator(loss, layout, data64, batched)
     hs = h0 / 2.0 ** np.arange(halvings + 1)
     values, epss = evaluate(np.vstack([p[None], _line(p, v, hs), _line(p, v, -hs)]))
     return Ladder(layout, p, v, hs, values, epss, evaluate)
@@ -296,8 +301,10 @@ class _Evaluator:
     differs only by ε|L|, which ρ(h) allows for).
     """
 
-    def __init__(self, loss: Callable[..., Any], layout: ParamLayout, data: tuple) -> None:
-        self.batched = batched_loss(loss, layout, data)
+    def __init__(
+        self, loss: Callable[..., Any], layout: ParamLayout, data: tuple, batched: bool = True
+    ) -> None:
+        self.batched = batched_loss(loss, layout, data) if batched else None
         self.numpy = row_by_row(_numpy_loss(loss, layout, data))
 
     def __call__(self, rows: NDArray) -> tuple[NDArray, NDArray]:
