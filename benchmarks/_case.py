@@ -143,9 +143,17 @@ def run_case(n: int, m: int, dtype: str, steps: int, memmap: bool = False) -> di
         lr = 1.0 / lambda_max(X, 10 if memmap else 30)
         before = peak_mb()  # the data and lambda_max (clear_refs resets ru_maxrss too)
         windowed = reset_peak()
-        t0 = time.perf_counter()
-        run = gdcheck.crosscheck(model, X, y, lr=lr, steps=steps, dtype=dtype)
-        wall = time.perf_counter() - t0
+        # Timed as the plain loops are: twice (once for the big case), the faster kept, JAX's
+        # compiled functions cleared before each so that both include their compilation.
+        run, wall = None, float("inf")
+        for _ in range(1 if memmap else 2):
+            _clear_compiled(jax)
+            t0 = time.perf_counter()
+            again = gdcheck.crosscheck(model, X, y, lr=lr, steps=steps, dtype=dtype)
+            took = time.perf_counter() - t0
+            if took < wall:
+                run, wall = again, took
+            del again
         peak = max(before, peak_mb())  # the process's, as in runs 1-3
         own = window_peak_mb() if windowed else float("nan")  # the crosscheck call's alone
         per_step = {"numpy trajectory": 1e3 * run.reference.seconds / steps}
@@ -198,6 +206,14 @@ def run_case(n: int, m: int, dtype: str, steps: int, memmap: bool = False) -> di
     }
 
 
+def _clear_compiled(jax) -> None:
+    """Forget every compiled JAX function (JAX's caches and gdcheck's JAX backend's)."""
+    from gdcheck import backends
+
+    jax.clear_caches()
+    backends.get("jax")._cache.clear()
+
+
 def _stages(per_step: dict, steps: int) -> dict:
     return {k: v * steps / 1e3 for k, v in per_step.items() if "plain" not in k}
 
@@ -216,6 +232,7 @@ def _plain_loops(Xb, yb, lr, steps, dtype, jax, jnp, torch, cost, gradient) -> d
     with jax.enable_x64(dtype == "float64"):
         Xj, yj = jax.device_put(Xb, may_alias=True), jax.device_put(yb, may_alias=True)
 
+        _clear_compiled(jax)
         train = jax_gd_scan(cost, lr, steps)
         w0 = jnp.zeros((Xb.shape[0], 1), dtype)
         t0 = time.perf_counter()

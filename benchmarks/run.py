@@ -9,7 +9,9 @@ autograd + ``torch.optim.SGD``), and prints:
 
 * each backend's cost per step (own trajectory and shadow check), in ms and in reads of X
   (the time of ``X.sum()`` over the same buffer, measured in the same process);
-* harness overhead: crosscheck's wall time ÷ the sum of the three plain loops;
+* harness overhead: crosscheck's wall time ÷ the sum of the three plain loops (each timed
+  twice, the faster kept, JAX's compiled functions cleared before each: both include their
+  compilation; the big case runs crosscheck once);
 * peak RSS (``ru_maxrss``) as a multiple of X's size, total and above the RSS after the
   libraries were imported and warmed up.
 

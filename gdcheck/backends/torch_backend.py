@@ -21,7 +21,7 @@ import numpy as np
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
 from ._common import first_nonfinite, installed, report_steps, shadow_chunk
 from ._device import torch_describe, torch_device
-from ._memory import recorded_steps
+from ._memory import recorded_steps, release_freed_memory
 from ._problem import Problem, unflatten_with
 
 
@@ -87,6 +87,7 @@ class TorchBackend:
             losses.append(loss_value.detach().cpu().numpy())
             grads.append(grad.detach().cpu().numpy())
             report_steps(start + len(grad))
+        release_freed_memory()  # the batches' scratch, held by malloc (see _memory)
         return Shadow(np.concatenate(losses), np.concatenate(grads), time.perf_counter() - t0)
 
     def trajectory(self, problem: Problem, steps: int, record_every: int = 1) -> Trajectory:
@@ -117,6 +118,7 @@ class TorchBackend:
             if k < steps:
                 value.backward()
                 opt.step()
+        release_freed_memory()
         diverged = first_nonfinite(losses, weights)
         sparse = len(at) < steps + 1
         if sparse:  # the step the loop stopped at, else a non-finite row's step
