@@ -114,3 +114,29 @@ def test_vector_products_batch_a_unit_row_product_without_changing_it() -> None:
     torch.testing.assert_close(v2, v1, rtol=1e-13, atol=1e-12)
     rows = torch.stack([torch.func.grad(cost)(w) for w in W])
     torch.testing.assert_close(g2, rows, rtol=1e-13, atol=1e-12)
+
+
+def test_non_finite_large_data_is_refused_though_the_work_has_started(large) -> None:
+    w, X, y = large
+    X = X.copy()
+    X[7, 3] = np.nan
+    with pytest.raises(InputError, match=r"data\[0\] contains 1 NaN value\(s\), the first at"):
+        gdcheck.check_gradient(loss, grad, w, X, y, backends="torch")
+
+
+def test_a_loss_that_fails_on_the_witness_line_is_reported_not_raised(large) -> None:
+    calls = {"n": 0}
+
+    def flaky(w, X, y):  # autodiff's call succeeds; NumPy's witness calls fail
+        calls["n"] += 1
+        if isinstance(w, np.ndarray):
+            raise ValueError("no NumPy here")
+        return loss(w, X, y)
+
+    res = gdcheck.check_gradient(flaky, grad, *large, backends="torch")
+    assert res.passed and calls["n"] >= 1
+    fd = res.witnesses[1]
+    assert (
+        not fd.witness.ran
+        and "the loss failed along the Taylor test's ladder" in fd.witness.skipped
+    )

@@ -135,9 +135,6 @@ def check_gradient(
         )
     layout = layout_
     data_user = tuple(cast_data(d, dtype) for d in data)
-    for i, d in enumerate(data_user):
-        if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating):
-            check_finite(d, f"data[{i}]")
     data64 = tuple(cast_data(d, "float64") for d in data_user)
     autodiff, skipped = _autodiff_backends(backends)
     rng = np.random.default_rng(seed)
@@ -155,12 +152,16 @@ def check_gradient(
         line = steps if large else None
     pending = ctx.start_witnesses(tree, witnesses, rng, line) if witnesses != "none" else None
     ctx.close_pool()
+    for i, d in enumerate(data_user):  # beside the background work, before any verdict
+        if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating):
+            check_finite(d, f"data[{i}]")
 
     yours_tree, structure = call_grad(grad, layout, tree, data_user)
+    # the witnesses first: a short line runs here, while autodiff finishes in the background
+    estimates = pending.result() if pending is not None else None
     point = ctx.compare(tree, yours_tree, structure)
     witnesses_run: list[WitnessCheck] = []
-    if pending is not None:
-        estimates = pending.result()
+    if estimates is not None:
         arbiter = ctx.reference_name
         witnesses_run = ctx.witness(point, estimates)
         if point.kink is None and doubted(witnesses_run, arbiter) and release(ctx.autodiff):

@@ -74,6 +74,27 @@ class PointCheck:
     """Where the loss is not differentiable at this point (:mod:`._kink`), or None."""
 
 
+class Deferred:
+    """``fn(*args, **kwargs)``, run once, in the thread that first calls :meth:`result`
+    (the interface of a ``Future``, for work that is cheaper done in the caller's thread)."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self._call: Callable[[], Any] | None = lambda: fn(*args, **kwargs)
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def result(self) -> Any:
+        if self._call is not None:
+            call, self._call = self._call, None
+            try:
+                self._value = call()
+            except Exception as exc:
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 class PointChecker(WitnessRunner):
     """What stays fixed across points: the loss, data, backends and tolerance settings."""
 
@@ -127,12 +148,14 @@ class PointChecker(WitnessRunner):
         ``short``: only the steps ``2h`` and ``h``, the central difference's best step
         :math:`h = \epsilon^{1/3}\max(1, \|p\|_\infty)` and Richardson's check of it (five
         loss values, NumPy row by row: fewer passes than one batched call costs), for the
-        random-direction witness alone.
+        random-direction witness alone; evaluated in the thread that first asks for it (your
+        gradient's, while the background thread computes autodiff's).
         """
         kwargs: dict[str, Any] = {"seed": seed}
         if short:
             scale = max((float(np.abs(v).max(initial=0.0)) for v in tree.values()), default=0.0)
             kwargs.update(h0=2 * EPS64 ** (1 / 3) * max(1.0, scale), halvings=1, batched=False)
+            return Deferred(ladder, self.loss, self.layout.to_user(tree), *self.data64, **kwargs)
         return self._pool.submit(
             ladder, self.loss, self.layout.to_user(tree), *self.data64, **kwargs
         )

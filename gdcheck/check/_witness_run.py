@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from ..backends._common import read_only
 from ..errors import InputError
 from ._kink import NOT_APPLICABLE, Kink, find_kink
 from ._taylor import Ladder
+
+if TYPE_CHECKING:
+    from ._point import Deferred
 from ._witnesses import (
     WitnessResult,
     axes,
@@ -79,7 +82,7 @@ class FromLadder:
     differences])``.
     """
 
-    def __init__(self, ladder: Future[Ladder]) -> None:
+    def __init__(self, ladder: Future[Ladder] | Deferred) -> None:
         self.ladder = ladder
 
     def result(self) -> tuple[NDArray, list[WitnessResult]]:
@@ -188,7 +191,7 @@ class WitnessRunner:
         tree: dict[str, NDArray],
         mode: str,
         rng: np.random.Generator,
-        ladder: Future[Ladder] | None = None,
+        ladder: Future[Ladder] | Deferred | None = None,
     ) -> Future[tuple[NDArray, list[WitnessResult]]] | FromLadder:
         """Run the witnesses in the background: they need the loss and the data only.
 
