@@ -145,24 +145,20 @@ def run_case(n: int, m: int, dtype: str, steps: int, memmap: bool = False) -> di
         windowed = reset_peak()
         # Timed as the plain loops are: twice (once for the big case), the faster kept, JAX's
         # compiled functions cleared before each so that both include their compilation.
-        run, wall = None, float("inf")
-        for _ in range(1 if memmap else 2):
+        # (a result holds its prepared data: only one result is alive at a time)
+        wall, peak, own = float("inf"), before, float("nan")
+        for attempt in range(1 if memmap else 2):
             _clear_compiled(jax)
             t0 = time.perf_counter()
-            again = gdcheck.crosscheck(model, X, y, lr=lr, steps=steps, dtype=dtype)
+            run = gdcheck.crosscheck(model, X, y, lr=lr, steps=steps, dtype=dtype)
             took = time.perf_counter() - t0
+            if attempt == 0:
+                peak = max(before, peak_mb())  # the process's, as in runs 1-3
+                own = window_peak_mb() if windowed else float("nan")  # the call's alone
             if took < wall:
-                run, wall = again, took
-            del again
-        peak = max(before, peak_mb())  # the process's, as in runs 1-3
-        own = window_peak_mb() if windowed else float("nan")  # the crosscheck call's alone
-        per_step = {"numpy trajectory": 1e3 * run.reference.seconds / steps}
-        for name, r in run.runs.items():
-            if name != "numpy":
-                per_step[f"{name} trajectory"] = 1e3 * r.trajectory.seconds / steps
-                per_step[f"{name} shadow"] = 1e3 * r.shadow_seconds / (steps + 1)
-        passed, notes = run.passed, list(run.notes)
-        del run
+                wall, per_step = took, _per_step(run, steps)
+                passed, notes = run.passed, list(run.notes)
+            del run
 
         plain = {"numpy": float("nan"), "jax": float("nan"), "jax_warm": float("nan")}
         plain["torch"] = float("nan")
@@ -204,6 +200,16 @@ def run_case(n: int, m: int, dtype: str, steps: int, memmap: bool = False) -> di
         "stages": {k: round(v, 2) for k, v in _stages(per_step, steps).items()},
         "notes": notes,
     }
+
+
+def _per_step(run, steps: int) -> dict:
+    """ms a step of each backend's trajectory and shadow check."""
+    per_step = {"numpy trajectory": 1e3 * run.reference.seconds / steps}
+    for name, r in run.runs.items():
+        if name != "numpy":
+            per_step[f"{name} trajectory"] = 1e3 * r.trajectory.seconds / steps
+            per_step[f"{name} shadow"] = 1e3 * r.shadow_seconds / (steps + 1)
+    return per_step
 
 
 def _clear_compiled(jax) -> None:
