@@ -38,12 +38,13 @@ from ..validation import cast_data, check_dtype, check_finite
 from ._diagnosis import Diagnosis
 from ._grad_output import call_grad
 from ._kink import judge_at_smooth_points
+from ._ladder import Ladder
 from ._layout import unroll
 from ._on_demand import OnDemand, release
 from ._per_example import look_per_example
 from ._point import PointCheck, PointChecker
 from ._result import GradientCheck
-from ._taylor import Ladder, TaylorTest, gradient_of, read_ladder, taylor_test
+from ._taylor import TaylorTest, gradient_of, read_ladder, taylor_test
 from ._witness_run import FEW_ENTRIES, WitnessCheck, doubted
 
 EXTRA_POINTS = 2

@@ -29,10 +29,11 @@ from .._types import NDArray
 from ..array_api import operation_hint
 from ..errors import InputError
 from ..params import ParamLayout
+from ._deferred import Deferred
 from ._diagnosis import Diagnosis, diagnose
 from ._kink import Kink, find_kink, floor_point, without_kink
+from ._ladder import Ladder, ladder
 from ._on_demand import consulted, held_back_note
-from ._taylor import Ladder, ladder
 from ._witness_run import WitnessRunner
 
 EPS64 = float(np.finfo(np.float64).eps)
@@ -72,27 +73,6 @@ class PointCheck:
     floor_measured: bool = True
     kink: Kink | None = None
     """Where the loss is not differentiable at this point (:mod:`._kink`), or None."""
-
-
-class Deferred:
-    """``fn(*args, **kwargs)``, run once, in the thread that first calls :meth:`result`
-    (the interface of a ``Future``, for work that is cheaper done in the caller's thread)."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        self._call: Callable[[], Any] | None = lambda: fn(*args, **kwargs)
-        self._value: Any = None
-        self._error: BaseException | None = None
-
-    def result(self) -> Any:
-        if self._call is not None:
-            call, self._call = self._call, None
-            try:
-                self._value = call()
-            except Exception as exc:
-                self._error = exc
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 class PointChecker(WitnessRunner):

@@ -23,10 +23,10 @@ from .._types import NDArray
 from ..backends._common import read_only
 from ..errors import InputError
 from ._kink import NOT_APPLICABLE, Kink, find_kink
-from ._taylor import Ladder
+from ._ladder import Ladder
 
 if TYPE_CHECKING:
-    from ._point import Deferred
+    from ._deferred import Deferred
 from ._witnesses import (
     WitnessResult,
     axes,
