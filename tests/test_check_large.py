@@ -9,16 +9,19 @@ Speed is measured by ``benchmarks/check_speed.py``, never asserted here.
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
 import gdcheck
-from gdcheck.backends._torch_vmap import with_vector_products
 from gdcheck.check import _api, _batched
 from gdcheck.check._witnesses import ladder_differences
 from gdcheck.errors import InputError
 
-torch = pytest.importorskip("torch")
+needs_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="torch is not installed"
+)
 
 
 def loss(w, X, y):
@@ -45,6 +48,7 @@ def large(monkeypatch: pytest.MonkeyPatch) -> tuple:
     return rng.standard_normal(20), X, X @ rng.standard_normal(20) + rng.standard_normal(120)
 
 
+@needs_torch
 def test_a_passing_check_on_large_data_skips_the_taylor_test_and_says_so(large) -> None:
     res = gdcheck.check_gradient(loss, grad, *large, backends="torch")
     assert res.passed and res.taylor == []
@@ -54,6 +58,7 @@ def test_a_passing_check_on_large_data_skips_the_taylor_test_and_says_so(large) 
     assert fd.witness.ran and fd.agrees_with_yours
 
 
+@needs_torch
 def test_a_failing_check_on_large_data_still_runs_the_taylor_test(large) -> None:
     res = gdcheck.check_gradient(loss, grad_off, *large, backends="torch")
     assert not res.passed
@@ -63,14 +68,24 @@ def test_a_failing_check_on_large_data_still_runs_the_taylor_test(large) -> None
     assert fd.witness.ran and not fd.agrees_with_yours  # the witness sees the mistake too
 
 
+@needs_torch
 def test_taylor_true_on_large_data_reads_the_witness_from_the_same_ladder(large) -> None:
-    res = gdcheck.check_gradient(loss, grad, *large, backends="torch", taylor=True)
+    calls = {"numpy": 0, "torch": 0}
+
+    def counted(w, X, y):
+        calls["numpy" if isinstance(w, np.ndarray) else "torch"] += 1
+        return loss(w, X, y)
+
+    res = gdcheck.check_gradient(counted, grad, *large, backends="torch", taylor=True)
     assert res.passed and res.taylor[0].looks_right is True
     assert len(res.taylor[0].hs) == 13 and res.witnesses[1].agrees_with_yours
-    small = gdcheck.check_gradient(loss, grad, *large, backends="torch", taylor=False)
-    assert small.taylor == [] and not any("Taylor test was not run" in n for n in small.notes)
+    # autodiff's call and one batched call for the whole ladder: no separate witness line
+    assert calls == {"numpy": 0, "torch": 2}
+    off = gdcheck.check_gradient(loss, grad, *large, backends="torch", taylor=False)
+    assert off.taylor == [] and not any("Taylor test was not run" in n for n in off.notes)
 
 
+@needs_torch
 def test_small_data_keeps_the_full_check(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(4)
     X = rng.standard_normal((40, 5))
@@ -83,6 +98,16 @@ def test_small_data_keeps_the_full_check(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_taylor_takes_true_false_or_auto() -> None:
     with pytest.raises(InputError, match="taylor='yes'; use True, False or 'auto'"):
         gdcheck.check_gradient(loss, grad, np.zeros(2), np.ones((3, 2)), np.ones(3), taylor="yes")
+    with pytest.raises(InputError, match="taylor=2; use True, False or 'auto'"):
+        gdcheck.check_gradient(loss, grad, np.zeros(2), np.ones((3, 2)), np.ones(3), taylor=2)
+
+
+@pytest.mark.parametrize("on", [1, np.True_])
+def test_a_truthy_taylor_means_true(on) -> None:
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((30, 3))
+    res = gdcheck.check_gradient(loss, grad, rng.standard_normal(3), X, X[:, 0], taylor=on)
+    assert len(res.taylor) == 1 and res.taylor[0] is not None
 
 
 def test_ladder_differences_pick_the_step_with_the_smallest_error_estimate() -> None:
@@ -97,8 +122,13 @@ def test_ladder_differences_pick_the_step_with_the_smallest_error_estimate() -> 
     assert not broken.ran and "not finite" in broken.skipped
 
 
+@needs_torch
 def test_vector_products_batch_a_unit_row_product_without_changing_it() -> None:
     """``w.T @ X`` with w (n, 1) under vmap: rewritten as a vector product, same values."""
+    import torch
+
+    from gdcheck.backends._torch_vmap import with_vector_products
+
     rng = np.random.default_rng(5)
     X = torch.from_numpy(rng.standard_normal((7, 50)))
     y = torch.from_numpy(rng.standard_normal((1, 50)))
@@ -116,6 +146,7 @@ def test_vector_products_batch_a_unit_row_product_without_changing_it() -> None:
     torch.testing.assert_close(g2, rows, rtol=1e-13, atol=1e-12)
 
 
+@needs_torch
 def test_non_finite_large_data_is_refused_though_the_work_has_started(large) -> None:
     w, X, y = large
     X = X.copy()
@@ -124,19 +155,40 @@ def test_non_finite_large_data_is_refused_though_the_work_has_started(large) -> 
         gdcheck.check_gradient(loss, grad, w, X, y, backends="torch")
 
 
+@needs_torch
 def test_a_loss_that_fails_on_the_witness_line_is_reported_not_raised(large) -> None:
-    calls = {"n": 0}
+    calls = {"numpy": 0, "torch": 0}
 
     def flaky(w, X, y):  # autodiff's call succeeds; NumPy's witness calls fail
-        calls["n"] += 1
+        calls["numpy" if isinstance(w, np.ndarray) else "torch"] += 1
         if isinstance(w, np.ndarray):
             raise ValueError("no NumPy here")
         return loss(w, X, y)
 
     res = gdcheck.check_gradient(flaky, grad, *large, backends="torch")
-    assert res.passed and calls["n"] >= 1
+    # the witness line stops at its first failure; torch: autodiff, then the Taylor ladder
+    assert res.passed and calls == {"numpy": 1, "torch": 2}
     fd = res.witnesses[1]
-    assert (
-        not fd.witness.ran
-        and "the loss failed along the Taylor test's ladder" in fd.witness.skipped
+    assert not fd.witness.ran
+    assert "the loss failed under NumPy along the witness's line (ValueError: no NumPy here)" in (
+        fd.witness.skipped
     )
+    # no witness could run, so the Taylor test (through torch) is the second opinion after all
+    assert res.taylor and res.taylor[0] is not None and res.taylor[0].looks_right is True
+    assert not any("Taylor test was not run" in n for n in res.notes)
+
+
+@needs_torch
+def test_a_loss_that_writes_into_its_data_leaves_the_users_arrays_alone(large) -> None:
+    w, X, y = large
+
+    def writes(w, X, y):  # an in-place edit of the data, under NumPy only
+        if isinstance(X, np.ndarray):
+            X *= 1.0001
+        return loss(w, X, y)
+
+    given = X.copy()
+    res = gdcheck.check_gradient(writes, grad, w, given, y, backends="torch")
+    np.testing.assert_array_equal(given, X)  # untouched
+    assert res.passed, str(res)
+    assert "read-only" in res.witnesses[1].witness.skipped

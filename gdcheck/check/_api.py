@@ -89,7 +89,8 @@ def check_gradient(
       taylor: also run the Taylor test at each point (``result.taylor``): ``True``,
         ``False``, or ``"auto"`` (default): always, except for a check that passes on data of
         at least :data:`LARGE_DATA` elements, where its 27 loss evaluations would cost more
-        than the rest of the check and cannot change the verdict (a note says so).
+        than the rest of the check and cannot change the verdict (a note says so), and where
+        a witness ran (it is the second opinion there; else the Taylor test is).
       layout: for one flat, unrolled parameter vector, the matrices it holds in order,
         ``{"Theta1": (25, 401), "Theta2": (10, 26)}``: entries are reported as
         ``Theta1[3, 0]`` and diagnosed per matrix; loss and grad still see the flat vector.
@@ -119,8 +120,7 @@ def check_gradient(
         raise InputTypeError(
             "loss and grad must be callables: loss(params, *data), grad(params, *data)."
         )
-    if taylor not in (True, False, "auto"):
-        raise InputError(f"taylor={taylor!r}; use True, False or 'auto'.")
+    taylor = _taylor_mode(taylor)
     if witnesses not in ("auto", "directions", "entries", "none"):
         raise InputError(f"witnesses={witnesses!r}; use 'auto', 'directions', 'entries' or 'none'.")
     dtype = check_dtype(dtype) if dtype is not None else _infer_dtype(params)
@@ -142,7 +142,7 @@ def check_gradient(
     ctx = PointChecker(loss, layout, data64, autodiff, dtype, rtol, atol)
     # Autodiff's gradient and the Taylor test's loss values need no gradient of yours: on
     # large data they start now, beside yours, and the random-direction witness is central
-    # differences along the Taylor line (the full ladder when it runs, else three steps).
+    # differences along the Taylor line (the full ladder when it runs, else two steps).
     large = sum(d.size for d in data64 if isinstance(d, np.ndarray)) >= LARGE_DATA
     ctx.prefetch(tree)
     steps = ctx.start_ladder(tree, seed) if large and taylor is True else None
@@ -196,7 +196,10 @@ def check_gradient(
         for c in checks
     )
     notes = list(ctx.notes)
-    run_taylor = taylor is True or (taylor == "auto" and not (large and passed))
+    # on a passing large check the witness is the second opinion: the Taylor test runs when
+    # no witness could (the loss fails under NumPy, say) unless the witnesses were turned off
+    witnessed = witnesses == "none" or any(w.witness.ran for w in witnesses_run)
+    run_taylor = taylor is True or (taylor == "auto" and not (large and passed and witnessed))
     taylor_tests = (
         [_taylor(loss, layout, c, data64, seed, steps if c is point else None) for c in checks]
         if run_taylor
@@ -297,6 +300,15 @@ def _taylor(
         return read_ladder(steps, *gradient_of(yours, steps.layout))
     except (InputError, ValueError, TypeError, FloatingPointError):
         return None
+
+
+def _taylor_mode(taylor: Any) -> bool | str:
+    """``taylor=`` as True, False or ``"auto"`` (a NumPy bool or 0/1 as the bool it means)."""
+    if isinstance(taylor, str) and taylor == "auto":
+        return "auto"
+    if isinstance(taylor, (bool, np.bool_)) or (isinstance(taylor, int) and taylor in (0, 1)):
+        return bool(taylor)
+    raise InputError(f"taylor={taylor!r}; use True, False or 'auto'.")
 
 
 def _infer_dtype(params: Any) -> str:

@@ -3,8 +3,8 @@ r"""The loss along one line, :math:`L(p)` and :math:`L(p \pm h_k v)`, :math:`h_k
 What the Taylor test (:mod:`._taylor`) reads needs no gradient, so :func:`gdcheck.check_gradient`
 evaluates it beside your gradient, and reads central differences along ``v`` from it (the
 large-data witness, :func:`~._witnesses.ladder_differences`). The values come in a few
-``torch.func.vmap`` calls where torch can run the loss, else one by one in NumPy
-(:mod:`._batched`).
+``torch.func.vmap`` calls where torch can run the loss on large data, else (and for the
+witness's five values) one by one in NumPy (:mod:`._batched`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._types import NDArray
+from ..backends._common import read_only
 from ..errors import InputError
 from ..params import ParamLayout, parse_params
 from ..validation import cast_data
@@ -158,7 +159,10 @@ class _Evaluator:
 def _numpy_loss(
     loss: Callable[..., Any], layout: ParamLayout, data: tuple
 ) -> Callable[[NDArray], tuple[float, float]]:
-    """The loss of the flat parameters: its value and its dtype's epsilon."""
+    """The loss of the flat parameters: its value and its dtype's epsilon (on read-only views
+    of the data: a loss that writes into its data must not change the user's arrays, nor the
+    ones autodiff reads on the background thread)."""
+    data = read_only(data)
 
     def f(flat: NDArray) -> tuple[float, float]:
         try:

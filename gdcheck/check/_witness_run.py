@@ -69,7 +69,7 @@ def doubted(checks: list[WitnessCheck], reference: str) -> bool:
 
 LARGE_DATA_COMPLEX_STEP = (
     "not run on data this large: its complex copy of the data costs more than the rest of "
-    "the check; central differences along the Taylor test's direction stand in"
+    "the check; the witness there is central differences along a random line"
 )
 
 
@@ -91,7 +91,11 @@ class FromLadder:
         try:
             steps = self.ladder.result()
         except Exception as exc:
-            reason = f"the loss failed along the Taylor test's ladder ({type(exc).__name__}: {exc})"
+            cause = exc.__cause__ or exc  # the loss's own error, not gdcheck's wrapping of it
+            reason = (
+                f"the loss failed under NumPy along the witness's line ({type(cause).__name__}: "
+                f"{cause}); write it with xp = gdcheck.namespace(params) so it runs on NumPy arrays"
+            )
             return np.zeros((0, 0)), [cs, WitnessResult("finite differences", mode, skipped=reason)]
         fd = ladder_differences(steps.hs, steps.plus, steps.minus, steps.f0, mode)
         return steps.v[None, :], [cs, fd]
