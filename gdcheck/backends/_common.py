@@ -42,6 +42,19 @@ def first_nonfinite(losses: NDArray, weights: NDArray) -> int | None:
     return int(np.argmax(bad)) if bad.any() else None
 
 
+def diverged_step(
+    losses: NDArray, weights: NDArray, at: NDArray, broke: int | None, sparse: bool
+) -> int | None:
+    """The step a run diverged at, or None: the first non-finite row (its index is its step
+    when every step is recorded); with only some steps recorded, that row's step or the step
+    the loop stopped at (``broke``), whichever came first."""
+    row = first_nonfinite(losses, weights)
+    if not sparse:
+        return row
+    steps = [s for s in (None if row is None else int(at[row]), broke) if s is not None]
+    return min(steps) if steps else None
+
+
 def chunk_size(n_items: int, floats_per_item: int, budget_bytes: int = 64 * 2**20) -> int:
     """How many shadow evaluations to batch so one batch stays under ``budget_bytes``."""
     return max(1, min(n_items, budget_bytes // max(1, 8 * floats_per_item)))

@@ -9,7 +9,7 @@ import numpy as np
 
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
 from ..errors import InputError
-from ._common import first_nonfinite, read_only, report_steps
+from ._common import diverged_step, read_only, report_steps
 from ._memory import recorded_steps
 from ._problem import Problem
 
@@ -108,16 +108,11 @@ class NumpyBackend:
                             "(None if none)."
                         )
                     params, state = out
-        diverged = first_nonfinite(losses, weights)
-        if sparse and diverged is not None:  # a row, as a step; or the step the loop stopped at
-            diverged = int(at[diverged]) if broke is None else min(broke, int(at[diverged]))
-        elif sparse:
-            diverged = broke
         return Trajectory(
             weights,
             losses,
             grads,
-            diverged,
+            diverged_step(losses, weights, at, broke, sparse),
             time.perf_counter() - t0,
             steps_at=at if sparse else None,
             after=after,

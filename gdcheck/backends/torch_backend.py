@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
-from ._common import first_nonfinite, installed, report_steps, shadow_chunk
+from ._common import diverged_step, installed, report_steps, shadow_chunk
 from ._device import torch_describe, torch_device
 from ._memory import recorded_steps, release_freed_memory
 from ._problem import Problem, unflatten_with
@@ -119,15 +119,12 @@ class TorchBackend:
                 value.backward()
                 opt.step()
         release_freed_memory()
-        diverged = first_nonfinite(losses, weights)
         sparse = len(at) < steps + 1
-        if sparse:  # the step the loop stopped at, else a non-finite row's step
-            diverged = broke if broke is not None or diverged is None else int(at[diverged])
         return Trajectory(
             weights,
             losses,
             None,
-            diverged,
+            diverged_step(losses, weights, at, broke, sparse),
             time.perf_counter() - t0,
             steps_at=at if sparse else None,
         )
