@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import timings  # benchmarks/, this script's folder
 
 
 def rss_mb() -> float:
@@ -114,13 +115,7 @@ def jax_gd_scan(cost, lr: float, steps: int):
 
 
 def read_ms(X: np.ndarray, repeat: int = 5) -> float:
-    X.sum()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        X.sum()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+    return 1e3 * statistics.median(timings(X.sum, repeat))
 
 
 def run_case(n: int, m: int, dtype: str, steps: int, memmap: bool = False) -> dict:

@@ -30,17 +30,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _timing import timings  # benchmarks/, this script's folder
 
 
 def median_time(fn: Callable[[], object], repeat: int, warm: bool = True) -> float:
-    if warm:
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(timings(fn, repeat, warm))
 
 
 def loss(w, X, y):

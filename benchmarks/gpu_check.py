@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import timings  # benchmarks/, this script's folder
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -154,13 +155,7 @@ def _lr(X: np.ndarray) -> float:
 
 def _best(fn, repeat: int = 20) -> float:
     """The fastest of ``repeat`` calls of ``fn`` (which waits for its device), in ms."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * min(times)
+    return 1e3 * min(timings(fn, repeat))
 
 
 def _reads_of_x(X: np.ndarray, y: np.ndarray, steps: int, libraries: dict) -> dict:
