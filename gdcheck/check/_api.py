@@ -143,14 +143,16 @@ def check_gradient(
     # Autodiff's gradient and the Taylor test's loss values need no gradient of yours: on
     # large data they start now, beside yours, and the random-direction witness is central
     # differences along the Taylor line (the full ladder when it runs, else two steps).
-    large = sum(d.size for d in data64 if isinstance(d, np.ndarray)) >= LARGE_DATA
+    size = sum(d.size for d in data64 if isinstance(d, np.ndarray))
+    large = size >= LARGE_DATA
     ctx.prefetch(tree)
     steps = ctx.start_ladder(tree, seed) if large and taylor is True else None
     along_lines = witnesses == "directions" or (witnesses == "auto" and layout.size > FEW_ENTRIES)
-    if large and steps is None and along_lines:
-        line = ctx.start_ladder(tree, seed, short=True)
-    else:
-        line = steps if large else None
+    line = (
+        ctx.start_ladder(tree, seed, short=True)
+        if large and steps is None and along_lines
+        else steps
+    )
     pending = ctx.start_witnesses(tree, witnesses, rng, line) if witnesses != "none" else None
     ctx.close_pool()
     for i, d in enumerate(data_user):  # beside the background work, before any verdict
@@ -206,7 +208,6 @@ def check_gradient(
         else []
     )
     if taylor == "auto" and not run_taylor:
-        size = sum(d.size for d in data64 if isinstance(d, np.ndarray))
         notes.append(
             f"the Taylor test was not run: the check passed, and on data this large ({size:,} "
             f"elements ≥ {LARGE_DATA:,}) its 27 loss evaluations cost more than the rest of the "
