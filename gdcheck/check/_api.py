@@ -45,7 +45,7 @@ from ._per_example import look_per_example
 from ._point import PointCheck, PointChecker
 from ._result import GradientCheck
 from ._taylor import TaylorTest, gradient_of, read_ladder, taylor_test
-from ._witness_run import FEW_ENTRIES, WitnessCheck, doubted
+from ._witness_run import WitnessCheck, doubted, effective_mode
 
 EXTRA_POINTS = 2
 LARGE_DATA = 1_000_000
@@ -147,7 +147,7 @@ def check_gradient(
     large = size >= LARGE_DATA
     ctx.prefetch(tree)
     steps = ctx.start_ladder(tree, seed) if large and taylor is True else None
-    along_lines = witnesses == "directions" or (witnesses == "auto" and layout.size > FEW_ENTRIES)
+    along_lines = effective_mode(witnesses, layout.size) == "directions"
     line = (
         ctx.start_ladder(tree, seed, short=True)
         if large and steps is None and along_lines

@@ -35,8 +35,8 @@ from ._kink import Kink, find_kink, floor_point, without_kink
 from ._ladder import Ladder, ladder
 from ._on_demand import consulted, held_back_note
 from ._witness_run import WitnessRunner
+from ._witnesses import central_step
 
-EPS64 = float(np.finfo(np.float64).eps)
 POOL_WORKERS = 1
 """Background threads of a check: one. Its work (the backends' data, autodiff, the Taylor
 ladder or the witnesses) runs in order beside yours; two threads beside your NumPy made
@@ -122,7 +122,7 @@ class PointChecker(WitnessRunner):
 
     def start_ladder(
         self, tree: dict[str, NDArray], seed: int, short: bool = False
-    ) -> Future[Ladder]:
+    ) -> Future[Ladder] | Deferred:
         r"""The Taylor test's ladder at ``tree``, in the background: it needs no gradient.
 
         ``short``: only the steps ``2h`` and ``h``, the central difference's best step
@@ -133,8 +133,8 @@ class PointChecker(WitnessRunner):
         """
         kwargs: dict[str, Any] = {"seed": seed}
         if short:
-            scale = max((float(np.abs(v).max(initial=0.0)) for v in tree.values()), default=0.0)
-            kwargs.update(h0=2 * EPS64 ** (1 / 3) * max(1.0, scale), halvings=1, batched=False)
+            h = central_step(self.layout.flatten(tree))
+            kwargs.update(h0=2 * h, halvings=1, batched=False)
             return Deferred(ladder, self.loss, self.layout.to_user(tree), *self.data64, **kwargs)
         return self._pool.submit(
             ladder, self.loss, self.layout.to_user(tree), *self.data64, **kwargs

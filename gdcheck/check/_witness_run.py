@@ -24,9 +24,6 @@ from ..backends._common import read_only
 from ..errors import InputError
 from ._kink import NOT_APPLICABLE, Kink, find_kink
 from ._ladder import Ladder
-
-if TYPE_CHECKING:
-    from ._deferred import Deferred
 from ._witnesses import (
     WitnessResult,
     axes,
@@ -35,6 +32,9 @@ from ._witnesses import (
     directions,
     ladder_differences,
 )
+
+if TYPE_CHECKING:
+    from ._deferred import Deferred
 
 WITNESS_DIRECTIONS = 2
 """Random directions for central differences when the complex step cannot run."""
@@ -60,6 +60,14 @@ class WitnessCheck:
     @property
     def agrees_with_yours(self) -> bool:
         return self.witness.ran and self.yours_error <= 1.0
+
+
+def effective_mode(mode: str, entries: int) -> str:
+    """``witnesses=`` as run: ``"auto"`` is per entry up to :data:`FEW_ENTRIES`, else along
+    random directions."""
+    if mode == "auto":
+        return "entries" if entries <= FEW_ENTRIES else "directions"
+    return mode
 
 
 def doubted(checks: list[WitnessCheck], reference: str) -> bool:
@@ -203,11 +211,11 @@ class WitnessRunner:
         are its central differences instead (:class:`FromLadder`): no extra pass over the data.
         """
         self.witness_mode = mode
-        if mode == "auto":
-            mode = "entries" if self.layout.size <= FEW_ENTRIES else "directions"
+        mode = effective_mode(mode, self.layout.size)
         flat = self.layout.flatten(tree).astype(np.float64)
-        dirs = directions(flat.size, mode, WITNESS_DIRECTIONS, rng)  # drawn either way: the
-        if ladder is not None and mode == "directions":  # random stream stays the same
+        # drawn with or without a ladder, so that the random stream stays the same
+        dirs = directions(flat.size, mode, WITNESS_DIRECTIONS, rng)
+        if ladder is not None and mode == "directions":
             return FromLadder(ladder)
         return self._pool.submit(self._witness_estimates, flat, dirs, mode)
 

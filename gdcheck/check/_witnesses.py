@@ -71,6 +71,11 @@ class axes:  # lower case: it reads as the sequence it is, like range
             yield e
 
 
+def central_step(p: NDArray) -> float:
+    r""":math:`h = \epsilon^{1/3}\max(1, \|p\|_\infty)`: truncation against rounding."""
+    return EPS ** (1 / 3) * max(1.0, float(np.abs(p).max(initial=0.0)))
+
+
 def central_differences(
     f: Callable[[NDArray], float],
     p: NDArray,
@@ -85,7 +90,7 @@ def central_differences(
     complex step's derivatives along the first ``len(exact)`` directions, replaces Richardson's
     estimate of the truncation error there (two evaluations a direction instead of four).
     """
-    h = EPS ** (1 / 3) * max(1.0, float(np.abs(p).max(initial=0.0)))
+    h = central_step(p)
     f0 = abs(float(f(p) if f0 is None else f0))
     d, est = np.empty(len(dirs)), np.empty(len(dirs))
     for k, v in enumerate(dirs):
