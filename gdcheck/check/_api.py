@@ -22,7 +22,6 @@ any single entry at a generic point fails.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -35,6 +34,7 @@ from .._types import NDArray
 from ..errors import GradientMismatch, InputError, InputTypeError
 from ..params import ParamLayout, parse_params
 from ..validation import cast_data, check_dtype, check_finite
+from ._arguments import by_keyword, check_tolerance_value, infer_dtype, taylor_mode
 from ._diagnosis import Diagnosis
 from ._grad_output import call_grad
 from ._kink import judge_at_smooth_points
@@ -115,17 +115,17 @@ def check_gradient(
     """
     started = time.perf_counter()
     if named_data:
-        loss, grad, data = _by_keyword(loss, grad, data, named_data)
+        loss, grad, data = by_keyword(loss, grad, data, named_data)
     if not callable(loss) or not callable(grad):
         raise InputTypeError(
             "loss and grad must be callables: loss(params, *data), grad(params, *data)."
         )
-    taylor = _taylor_mode(taylor)
+    taylor = taylor_mode(taylor)
     if witnesses not in ("auto", "directions", "entries", "none"):
         raise InputError(f"witnesses={witnesses!r}; use 'auto', 'directions', 'entries' or 'none'.")
-    dtype = check_dtype(dtype) if dtype is not None else _infer_dtype(params)
+    dtype = check_dtype(dtype) if dtype is not None else infer_dtype(params)
     for name, value in (("rtol", rtol), ("atol", atol)):
-        _check_tolerance_value(name, value)
+        check_tolerance_value(name, value)
     layout_, tree = parse_params(params, dtype)
     if layout is not None:
         layout_, tree = unroll(layout_, tree, layout, "C" if order is None else order)
@@ -264,24 +264,6 @@ def assert_gradient(
 # ----------------------------------------------------------------------------- internals
 
 
-def _by_keyword(
-    loss: Callable[..., Any], grad: Callable[..., Any], data: tuple, named: dict[str, Any]
-) -> tuple[Callable[..., Any], Callable[..., Any], tuple]:
-    """Positional wrappers for data passed by keyword: ``f(p, *data, **named)``."""
-    npos, keys = len(data), tuple(named)
-
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if not callable(fn):
-            return fn
-
-        def positional(p: Any, *d: Any) -> Any:
-            return fn(p, *d[:npos], **dict(zip(keys, d[npos:], strict=True)))
-
-        return positional
-
-    return wrap(loss), wrap(grad), tuple(data) + tuple(named.values())
-
-
 def _taylor(
     loss: Callable[..., Any],
     layout: ParamLayout,
@@ -301,37 +283,6 @@ def _taylor(
         return read_ladder(steps, *gradient_of(yours, steps.layout))
     except (InputError, ValueError, TypeError, FloatingPointError):
         return None
-
-
-def _taylor_mode(taylor: Any) -> bool | str:
-    """``taylor=`` as True, False or ``"auto"`` (a NumPy bool or 0/1 as the bool it means)."""
-    if isinstance(taylor, str) and taylor == "auto":
-        return "auto"
-    if isinstance(taylor, (bool, np.bool_)) or (isinstance(taylor, int) and taylor in (0, 1)):
-        return bool(taylor)
-    raise InputError(f"taylor={taylor!r}; use True, False or 'auto'.")
-
-
-def _infer_dtype(params: Any) -> str:
-    leaves = params.values() if isinstance(params, Mapping) else [params]
-    dtypes = {str(getattr(leaf, "dtype", "float64")).replace("torch.", "") for leaf in leaves}
-    if dtypes & {"float16", "bfloat16"}:
-        raise InputError(
-            f"params are {', '.join(sorted(dtypes & {'float16', 'bfloat16'}))}; gdcheck checks "
-            "float32 and float64 gradients: cast them, or pass dtype='float32'."
-        )
-    return "float32" if dtypes == {"float32"} else "float64"
-
-
-def _check_tolerance_value(name: str, value: Any) -> None:
-    values = value.values() if isinstance(value, Mapping) else [value]
-    for v in values:
-        if v is None:
-            continue
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
-            raise InputTypeError(f"{name} must be a number or {{dtype: number}}, got {v!r}.")
-        if not math.isfinite(float(v)) or float(v) < 0:
-            raise InputError(f"{name} must be a finite number >= 0, got {v}.")
 
 
 def _autodiff_backends(requested: Sequence[str] | str | None) -> tuple[list[Any], dict[str, str]]:
