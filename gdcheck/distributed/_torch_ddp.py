@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._worker import ALLREDUCE, COMPUTE, DONE, read_progress, worker
+from ._worker import ALLREDUCE, COMPUTE, DONE, read_progress, spawned_worker
 
 GRACE_S = 2.0
 """Seconds a worker gets between SIGTERM and SIGKILL."""
@@ -64,7 +64,7 @@ def run_ddp(directory: Path, world_size: int, timeout: float) -> DDPRun:
         wait_for_workers=False,
     )
     ctx = mp.start_processes(
-        worker,
+        spawned_worker,
         args=(str(directory), store.port),
         nprocs=world_size,
         join=False,

@@ -35,6 +35,7 @@ import datetime
 import os
 import pickle
 import resource
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -162,9 +163,29 @@ def worker(rank: int, directory: str, store_port: int | None) -> None:
         out["rss_mb"] = np.array([base_rss, peak_rss_mb(), *rss_parts_mb()])
         np.savez(Path(directory) / f"rank{rank}.npz", **out)
         mark(spec["steps"], DONE)
+        dist.barrier()  # no rank leaves the group while a peer may still be talking to it
     finally:
         dist.destroy_process_group()
         os.close(fd)
+
+
+def exit_now(code: int) -> None:
+    """Flush stdout and stderr, then end the process with ``code`` at once (``os._exit``).
+
+    A worker's records are written and closed by then. Skipping the interpreter's teardown
+    skips torch's C++ destructors of the gloo process group, which, run at exit, can abort the
+    process ("terminate called without an active exception", SIGABRT; pytorch/pytorch#179291
+    describes gloo work objects torn down during finalization) after the work is done.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
+def spawned_worker(rank: int, directory: str, store_port: int) -> None:
+    """:func:`worker` as ``torch.multiprocessing`` spawns it: exits 0 by :func:`exit_now`."""
+    worker(rank, directory, store_port)
+    exit_now(0)
 
 
 def _train(rank: int, spec: dict[str, Any], mark: Any, data: tuple) -> dict[str, Any]:

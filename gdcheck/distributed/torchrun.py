@@ -36,7 +36,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ._torchrun import read_meta
-from ._worker import worker
+from ._worker import exit_now, worker
 
 ENVIRONMENT = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 """What torchrun sets for each rank, and this module reads."""
@@ -111,4 +111,4 @@ def _environment(directory: Path) -> tuple[int, int]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())  # no interpreter teardown after the records: see exit_now
