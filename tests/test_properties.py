@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import gdcheck
@@ -22,8 +22,17 @@ def problems(draw):
     return X, y
 
 
+# Found by hypothesis: one example, whose residual halves each step; the floor's random-sign
+# perturbations of w, X and y cancelled in both of its two samples (now eight on tiny data).
+ONE_EXAMPLE = (
+    np.array([[0.345584192064786], [0.8216181435011584], [0.33043707618338714]]),
+    np.array([[1.696842768395639]]),
+)
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems(), st.integers(0, 25))
+@example(ONE_EXAMPLE, 12)
 def test_random_problems_agree_across_backends(problem, steps):
     X, y = problem
     Xb, _ = linear_regression().prepare(X, y)
