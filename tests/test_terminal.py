@@ -179,8 +179,8 @@ def test_the_engine_reports_every_stage_and_its_steps(backend):
     )
     assert seen.stages == [
         ("reference trajectory", "numpy"),
+        ("shadow check", backend),  # first: the floor takes its unperturbed rows from it
         ("rounding floor", backend),  # measured with the first autodiff backend
-        ("shadow check", backend),
         ("update check", backend),
         ("independent trajectory", backend),
     ]

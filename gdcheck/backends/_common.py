@@ -55,9 +55,12 @@ def diverged_step(
     return min(steps) if steps else None
 
 
-def chunk_size(n_items: int, floats_per_item: int, budget_bytes: int = 64 * 2**20) -> int:
-    """How many shadow evaluations to batch so one batch stays under ``budget_bytes``."""
-    return max(1, min(n_items, budget_bytes // max(1, 8 * floats_per_item)))
+def chunk_size(
+    n_items: int, floats_per_item: int, budget_bytes: int = 64 * 2**20, itemsize: int = 8
+) -> int:
+    """How many shadow evaluations to batch so one batch stays under ``budget_bytes``
+    (``itemsize`` bytes a float)."""
+    return max(1, min(n_items, budget_bytes // max(1, itemsize * floats_per_item)))
 
 
 SHADOW_BUDGET = 64 * 2**20
@@ -76,7 +79,7 @@ def shadow_chunk(n_weights: int, p: int, data: tuple) -> int:
     the data's floats), kept under the smaller of 64 MiB and the data's own size (16 MiB at
     least): batching reads the data once per batch instead of once per weight (a batched
     ``(B, n) @ (n, m)`` product), but its intermediates must not become a second copy of big
-    data.
+    data. The floats are counted in the data's own width (4 bytes for float32).
     """
     arrays = [d for d in data if hasattr(d, "shape")]
     floats = sum(int(np.prod(np.shape(d))) for d in arrays)
@@ -87,7 +90,18 @@ def shadow_chunk(n_weights: int, p: int, data: tuple) -> int:
     )
     budget = int(min(SHADOW_BUDGET, max(SHADOW_DATA_SHARE * nbytes, SHADOW_FLOOR)))
     per_item = p + INTERMEDIATES * largest + floats // 1024
-    return chunk_size(n_weights, per_item, budget)
+    return chunk_size(n_weights, per_item, budget, _float_itemsize(arrays))
+
+
+def _float_itemsize(arrays: list) -> int:
+    """Bytes of the widest floating dtype among ``arrays`` (8 when none is floating): the
+    intermediates are floats of the data's dtype, so float32 data batches twice the weights."""
+    sizes = [
+        int(d.dtype.itemsize)
+        for d in arrays
+        if hasattr(d, "dtype") and str(d.dtype).startswith(("float", "torch.float"))
+    ]
+    return max(sizes, default=8)
 
 
 ALIGN = 64

@@ -27,7 +27,7 @@ import numpy as np
 from .. import backends as backend_registry
 from .._types import Backend, NDArray, Tolerance, Trajectory
 from ..backends._common import aligned_astype, steps_reported_to
-from ..backends._device import full_precision_if_reduced, runs_on_device
+from ..backends._device import full_precision_if_reduced, reduced_precision, runs_on_device
 from ..backends._memory import check_memory
 from ..backends._problem import Problem
 from ..check._grad_output import call_grad
@@ -172,16 +172,26 @@ def crosscheck(
         notes.append(recording_note(at, record_every))
     others = [b for b in chosen if b.name != backend_registry.REFERENCE]
     floor_backend = others[0] if others else reference_backend
-    with (
-        _stage(report, "rounding floor", floor_backend.name, len(sample_steps(valid))),
-        full_precision_if_reduced(floor_backend.info(dtype)),  # the floor of float32 itself
-    ):
-        try:
-            floor = measure_floor(problem, floor_backend, reference.weights[:valid])
-        except InputError:
-            raise
-        except Exception as exc:  # the first time autodiff meets the user's loss
-            raise InputError(_loss_failed(model, floor_backend.name, exc)) from None
+    floor_info = floor_backend.info(dtype)
+    # The floor backend's shadow check first, when it runs at full precision: the floor takes
+    # its unperturbed gradients from the shadow's rows instead of evaluating them again.
+    shadows: dict[str, Any] = {}
+    try:  # the first time autodiff meets the user's loss
+        if others and reduced_precision(floor_info) is None:
+            with _stage(report, "shadow check", floor_backend.name, valid):
+                shadows[floor_backend.name] = floor_backend.shadow(
+                    problem, reference.weights[:valid]
+                )
+        base = shadows[floor_backend.name].grads if shadows else None
+        with (
+            _stage(report, "rounding floor", floor_backend.name, len(sample_steps(valid))),
+            full_precision_if_reduced(floor_info),  # the floor of float32 itself
+        ):
+            floor = measure_floor(problem, floor_backend, reference.weights[:valid], base=base)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(_loss_failed(model, floor_backend.name, exc)) from None
     eigenvalues = _eigenvalues(problem, notes)
     optimum = None if model.optimum is None else problem.flat(model.optimum(*problem.data))
 
@@ -190,7 +200,16 @@ def crosscheck(
     for backend in chosen:
         try:
             runs[backend.name] = _run_backend(
-                backend, problem, reference, valid, floor, eigenvalues, override, report, steps
+                backend,
+                problem,
+                reference,
+                valid,
+                floor,
+                eigenvalues,
+                override,
+                report,
+                steps,
+                shadows.pop(backend.name, None),
             )
         except InputError:
             raise
@@ -247,7 +266,10 @@ def _run_backend(
     override: Tolerance | None,
     report: Progress,
     steps: int,
+    shadow: Any = None,
 ) -> BackendRun:
+    """One backend's checks against the reference; ``shadow``: its shadow check when already
+    run (the floor backend's)."""
     info = backend.info(problem.dtype, problem.optimizer, problem.model)
     assert reference.grads is not None
     ref_grads = reference.grads[:valid]
@@ -255,8 +277,9 @@ def _run_backend(
         shadow_grads, shadow_seconds, trajectory = ref_grads, 0.0, reference
         predicted = compared = None
     else:
-        with _stage(report, "shadow check", backend.name, valid):
-            shadow = backend.shadow(problem, reference.weights[:valid])
+        if shadow is None:
+            with _stage(report, "shadow check", backend.name, valid):
+                shadow = backend.shadow(problem, reference.weights[:valid])
         shadow_grads, shadow_seconds = shadow.grads, shadow.seconds
         # record_every > 1 only: a backend is called as before when every step is recorded
         before, grads, state, compared = update_rows(reference, valid, steps)

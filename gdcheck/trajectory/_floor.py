@@ -14,9 +14,10 @@ gradient is ~1e-15 but ``ν`` is not, so a correct gradient passes there.
 
 The floor changes slowly along a trajectory (it follows the size of the terms, not the
 gradient), so it is measured at :data:`FLOOR_POINTS` steps spread over the run, in two batched
-calls of one backend, and each step takes the larger floor of the two measured steps around
-it. A model that knows its term sizes may hand them over instead (``Model(term_scale=...)``):
-then :math:`\nu_k = \epsilon\, S(w_k)`.
+calls of one backend (the unperturbed gradients are that backend's shadow check's own rows),
+and each step takes the larger floor of the two measured steps around it. A model that knows
+its term sizes may hand them over instead (``Model(term_scale=...)``): then
+:math:`\nu_k = \epsilon\, S(w_k)`.
 """
 
 from __future__ import annotations
@@ -58,8 +59,18 @@ def sample_steps(valid: int, points: int = FLOOR_POINTS) -> NDArray:
     return np.unique(np.linspace(0, valid - 1, points).round().astype(int))
 
 
-def measure_floor(problem: Problem, backend: Any, weights: NDArray, seed: int = 0) -> NDArray:
-    """ν per step and entry, (K, p): measured at :func:`sample_steps`, held between them."""
+def measure_floor(
+    problem: Problem,
+    backend: Any,
+    weights: NDArray,
+    seed: int = 0,
+    base: NDArray | None = None,
+) -> NDArray:
+    """ν per step and entry, (K, p): measured at :func:`sample_steps`, held between them.
+
+    ``base``: ``backend``'s gradients at every row of ``weights`` when already computed (its
+    shadow check, at full precision): the sampled rows are taken from it, not evaluated again.
+    """
     valid = len(weights)
     if valid == 0:
         return np.zeros((0, problem.layout.size))
@@ -73,8 +84,11 @@ def measure_floor(problem: Problem, backend: Any, weights: NDArray, seed: int = 
         )
     idx = sample_steps(valid)
     at = np.asarray(weights[idx], np.float64)
-    with steps_reported_to(None):  # the stage reports the sampled steps once, below
-        base = backend.shadow(problem, at.astype(problem.dtype)).grads.astype(np.float64)
+    if base is not None:
+        base = np.asarray(base[idx], np.float64)
+    else:
+        with steps_reported_to(None):  # the stage reports the sampled steps once, below
+            base = backend.shadow(problem, at.astype(problem.dtype)).grads.astype(np.float64)
     rng = np.random.default_rng(seed)
     eps = float(np.finfo(problem.dtype).eps)
     elements = sum(int(np.size(a)) for a in problem.data if isinstance(a, np.ndarray))

@@ -1,0 +1,74 @@
+"""The trajectory's rounding floor: measured from the floor backend's own shadow rows, and on
+tiny data from eight perturbations (see :mod:`gdcheck.trajectory._floor`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gdcheck
+from gdcheck import backends
+from gdcheck.check._point import FLOOR_SAMPLES
+from gdcheck.trajectory import _floor
+from tests.conftest import backend_param
+
+
+class _Counting:
+    """A backend whose ``shadow`` calls are counted (row counts kept), all else passed on."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.rows = inner, []
+
+    def shadow(self, problem, weights, *rest):
+        self.rows.append(len(weights))
+        return self.inner.shadow(problem, weights, *rest)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def _run(backend: str, m: int, steps: int = 60):
+    X, y = gdcheck.data.tutorial(seed=0)
+    X, y = np.tile(X, (1, m // X.shape[1])), np.tile(y, (1, m // y.shape[1]))
+    model = gdcheck.models.linear_regression()
+    return gdcheck.crosscheck(model, X, y, lr=0.01, steps=steps, backends=("numpy", backend))
+
+
+@pytest.mark.parametrize("backend", [backend_param(n) for n in ("jax", "torch")])
+def test_the_floor_from_the_shadows_rows_equals_the_floor_measured_alone(backend) -> None:
+    run = _run(backend, 5000)  # 10,000 elements: more than tiny, two perturbations
+    weights = run.reference.weights
+    alone = _Counting(backends.get(backend))
+    measured = _floor.measure_floor(run.problem, alone, weights)
+    reused = _Counting(backends.get(backend))
+    base = backends.get(backend).shadow(run.problem, weights).grads
+    from_rows = _floor.measure_floor(run.problem, reused, weights, base=base)
+    np.testing.assert_array_equal(from_rows, measured)
+    assert len(alone.rows) == 1 + FLOOR_SAMPLES and len(reused.rows) == FLOOR_SAMPLES
+    assert measured.shape == weights.shape and (measured > 0).any()
+
+
+@pytest.mark.parametrize("backend", [backend_param(n) for n in ("jax", "torch")])
+def test_crosscheck_evaluates_the_floor_backends_shadow_once(backend, monkeypatch) -> None:
+    counting = _Counting(backends.get(backend))
+    real_get = backends.get
+    monkeypatch.setattr(
+        backends, "get", lambda name: counting if name == backend else real_get(name)
+    )
+    monkeypatch.setattr(
+        backends,
+        "resolve",
+        lambda requested: ([real_get("numpy"), counting], []),
+    )
+    run = _run(backend, 5000)
+    assert run.passed, run.summary()
+    # all 61 rows once (the shadow check), then the sampled steps once per perturbation
+    assert counting.rows == [61] + [len(_floor.sample_steps(61))] * FLOOR_SAMPLES
+
+
+@pytest.mark.parametrize("backend", [backend_param(n) for n in ("jax", "torch")])
+def test_tiny_data_takes_eight_perturbations(backend) -> None:
+    run = _run(backend, 500, steps=5)  # 1,000 elements: tiny
+    counting = _Counting(backends.get(backend))
+    _floor.measure_floor(run.problem, counting, run.reference.weights)
+    assert len(counting.rows) == 1 + _floor.TINY_FLOOR_SAMPLES
