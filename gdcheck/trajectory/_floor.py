@@ -13,9 +13,10 @@ random signs — ``ε`` times the size of the terms that make up each entry. Nea
 gradient is ~1e-15 but ``ν`` is not, so a correct gradient passes there.
 
 The floor changes slowly along a trajectory (it follows the size of the terms, not the
-gradient), so it is measured at :data:`FLOOR_POINTS` steps spread over the run, in two batched
-calls of one backend (the unperturbed gradients are that backend's shadow check's own rows),
-and each step takes the larger floor of the two measured steps around it. A model that knows
+gradient), so it is measured at :data:`FLOOR_POINTS` steps spread over the run, one batched
+call of one backend per perturbation (:data:`FLOOR_SAMPLES`, or :data:`TINY_FLOOR_SAMPLES` on
+tiny data; the unperturbed gradients are that backend's shadow check's own rows), and each
+step takes the larger floor of the two measured steps around it. A model that knows
 its term sizes may hand them over instead (``Model(term_scale=...)``): then
 :math:`\nu_k = \epsilon\, S(w_k)`.
 """
@@ -38,10 +39,10 @@ TINY_DATA = 4096
 """Data of at most this many elements gets :data:`TINY_FLOOR_SAMPLES` perturbations."""
 TINY_FLOOR_SAMPLES = 8
 """Perturbations of the floor on tiny data. With few terms the random signs can cancel: one
-example, ŷ ≈ y, ``w``, ``X`` and ``y`` each moved by ±ε and the residual
-not at all (hypothesis found one: a 1-example, 3-feature fit whose floor came out 1e-18
-against rounding of 4e-16, in both samples). Each sample more halves the chance, and on tiny
-data a sample costs nothing."""
+example, ŷ ≈ y, ``w``, ``X`` and ``y`` each moved by ±ε and the residual not at all
+(hypothesis found one: a 1-example, 3-feature fit whose floor came out 1e-18 against rounding
+of 4e-16, in both samples). Each sample more halves the chance, and on tiny data a sample
+costs nothing."""
 TRAJECTORY_FLOOR_SHARE = 0.1
 """Along a trajectory an entry's floor is at least this share of its parameter's largest (the
 one-point check uses :data:`~gdcheck.check._point.FLOOR_SHARE`, 0.01). The floor is measured at
