@@ -8,7 +8,7 @@ import pytest
 
 import gdcheck
 from gdcheck import backends
-from gdcheck.check._point import FLOOR_SAMPLES
+from gdcheck.check._point import FLOOR_SAMPLES, TINY_FLOOR_SAMPLES
 from gdcheck.trajectory import _floor
 from tests.conftest import backend_param
 
@@ -71,4 +71,45 @@ def test_tiny_data_takes_eight_perturbations(backend) -> None:
     run = _run(backend, 500, steps=5)  # 1,000 elements: tiny
     counting = _Counting(backends.get(backend))
     _floor.measure_floor(run.problem, counting, run.reference.weights)
-    assert len(counting.rows) == 1 + _floor.TINY_FLOOR_SAMPLES
+    assert len(counting.rows) == 1 + TINY_FLOOR_SAMPLES
+
+
+@pytest.mark.parametrize(("m", "expected"), [(100, "tiny"), (3000, "not tiny")])
+def test_check_gradients_floor_takes_eight_perturbations_on_tiny_data(m, expected, monkeypatch):
+    from gdcheck.check import _point
+
+    per_floor: list[int] = []  # gradients evaluated by each rounding_floor call
+    real_floor, real_gradients = _point.PointChecker.rounding_floor, _point.PointChecker.gradients
+
+    inside = [False]
+
+    def floor(self, *args, **kwargs):
+        per_floor.append(0)
+        inside[0] = True
+        try:
+            return real_floor(self, *args, **kwargs)
+        finally:
+            inside[0] = False
+
+    def gradients(self, *args, **kwargs):
+        if inside[0]:
+            per_floor[-1] += 1
+        return real_gradients(self, *args, **kwargs)
+
+    monkeypatch.setattr(_point.PointChecker, "rounding_floor", floor)
+    monkeypatch.setattr(_point.PointChecker, "gradients", gradients)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((2, m)), rng.standard_normal((1, m))
+    model = gdcheck.models.linear_regression()
+    Xb, yb = model.prepare(X, y)  # (3, m) and (1, m): 4m elements
+    w = np.linalg.lstsq(Xb.T, yb.T, rcond=None)[0]  # the optimum: the gradient is rounding
+    res = gdcheck.check_gradient(model.loss, model.grad, w, Xb, yb)
+    assert res.passed, str(res)
+    want = TINY_FLOOR_SAMPLES if expected == "tiny" else FLOOR_SAMPLES
+    assert per_floor and all(n == want for n in per_floor), per_floor
+    # data the loss closes over: their size is unknown, so not taken for tiny
+    per_floor.clear()
+    res = gdcheck.check_gradient(
+        lambda w: model.loss(w, Xb, yb), lambda w: model.grad(w, Xb, yb), w
+    )
+    assert res.passed and per_floor and all(n == FLOOR_SAMPLES for n in per_floor), per_floor

@@ -14,7 +14,7 @@ gradient is ~1e-15 but ``ν`` is not, so a correct gradient passes there.
 
 The floor changes slowly along a trajectory (it follows the size of the terms, not the
 gradient), so it is measured at :data:`FLOOR_POINTS` steps spread over the run, one batched
-call of one backend per perturbation (:data:`FLOOR_SAMPLES`, or :data:`TINY_FLOOR_SAMPLES` on
+call of one backend per perturbation (:func:`~gdcheck.check._point.floor_samples`: two, eight on
 tiny data; the unperturbed gradients are that backend's shadow check's own rows), and each
 step takes the larger floor of the two measured steps around it. A model that knows
 its term sizes may hand them over instead (``Model(term_scale=...)``): then
@@ -31,18 +31,10 @@ import numpy as np
 from .._types import NDArray
 from ..backends._common import report_steps, steps_reported_to
 from ..backends._problem import Problem
-from ..check._point import ATOL_SAFETY, FLOOR_SAMPLES, RTOL_SAFETY, SMALL_DATA
+from ..check._point import ATOL_SAFETY, RTOL_SAFETY, SMALL_DATA, floor_samples
 
 FLOOR_POINTS = 33
 """Steps at which the rounding floor is measured (spread evenly, first and last included)."""
-TINY_DATA = 4096
-"""Data of at most this many elements gets :data:`TINY_FLOOR_SAMPLES` perturbations."""
-TINY_FLOOR_SAMPLES = 8
-"""Perturbations of the floor on tiny data. With few terms the random signs can cancel: one
-example, ŷ ≈ y, ``w``, ``X`` and ``y`` each moved by ±ε and the residual not at all
-(hypothesis found one: a 1-example, 3-feature fit whose floor came out 1e-18 against rounding
-of 4e-16, in both samples). Each sample more halves the chance, and on tiny data a sample
-costs nothing."""
 TRAJECTORY_FLOOR_SHARE = 0.1
 """Along a trajectory an entry's floor is at least this share of its parameter's largest (the
 one-point check uses :data:`~gdcheck.check._point.FLOOR_SHARE`, 0.01). The floor is measured at
@@ -95,7 +87,7 @@ def measure_floor(
     elements = sum(int(np.size(a)) for a in problem.data if isinstance(a, np.ndarray))
     small = elements <= SMALL_DATA
     floor = np.zeros_like(base)
-    for _ in range(TINY_FLOOR_SAMPLES if elements <= TINY_DATA else FLOOR_SAMPLES):
+    for _ in range(floor_samples(elements)):
         bumped = at * (1 + eps * rng.choice((-1.0, 1.0), at.shape))
         data = None
         if small:
