@@ -16,12 +16,17 @@ import numpy as np
 from _timing import timings  # benchmarks/, this script's folder
 
 
-def rss_mb() -> float:
-    """Current resident set size (``VmRSS``), MB."""
+def _status_mb(key: str) -> float:
+    """A ``/proc/self/status`` figure given in kB (``VmRSS``, ``VmHWM``), MB; NaN if absent."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_mb() -> float:
+    """Current resident set size (``VmRSS``), MB."""
+    return _status_mb("VmRSS")
 
 
 def peak_mb() -> float:
@@ -40,10 +45,7 @@ def reset_peak() -> bool:
 
 def window_peak_mb() -> float:
     """``VmHWM``, MB: the peak RSS since :func:`reset_peak` (or since the process began)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return _status_mb("VmHWM")
 
 
 def data(n: int, m: int, dtype: str, memmap: bool) -> tuple[np.ndarray, np.ndarray, str | None]:

@@ -22,6 +22,7 @@ working set (:func:`~gdcheck.backends._common.chunk_size`'s 64 MiB budget per ba
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -77,22 +78,18 @@ def release_freed_memory() -> bool:
     return True
 
 
-_TRIM: list[Any] = []
-
-
+@functools.cache
 def _malloc_trim() -> Any:
-    if not _TRIM:
-        fn = None
-        try:
-            import ctypes
+    """glibc's ``malloc_trim``, looked up once; None where the C library has none."""
+    try:
+        import ctypes
 
-            fn = getattr(ctypes.CDLL(None), "malloc_trim", None)
-            if fn is not None:
-                fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
-        except (OSError, AttributeError, TypeError):
-            fn = None
-        _TRIM.append(fn)
-    return _TRIM[0]
+        fn = getattr(ctypes.CDLL(None), "malloc_trim", None)
+        if fn is not None:
+            fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
+        return fn
+    except (OSError, AttributeError, TypeError):
+        return None
 
 
 def available_bytes() -> int | None:

@@ -102,7 +102,7 @@ def render_check(
         where = (
             f"{count} random direction{'s' if count != 1 else ''}"
             if w.witness.mode == "directions"
-            else f"every entry ({len(w.witness.derivatives)})"
+            else f"every entry ({count})"
         )
         verdict = "agrees with yours" if w.agrees_with_yours else "disagrees with yours"
         if res.yours is None:

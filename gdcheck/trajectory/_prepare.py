@@ -195,7 +195,7 @@ def _moments(X: NDArray, axis: int) -> tuple[NDArray, NDArray]:
     m = X.shape[axis]
     total = sum(np.asarray(X[b], np.float64).sum(axis=axis) for b in blocks)
     means = total / m
-    mu = means[:, None] if axis == 1 else means[None, :]
+    mu = np.expand_dims(means, axis)
     squares = sum(((np.asarray(X[b], np.float64) - mu) ** 2).sum(axis=axis) for b in blocks)
     return means, np.sqrt(squares / m)
 
@@ -203,8 +203,7 @@ def _moments(X: NDArray, axis: int) -> tuple[NDArray, NDArray]:
 def _standardized(X: NDArray, means: NDArray, scales: NDArray, axis: int, dtype: Any) -> NDArray:
     r""":math:`(x - \mu)/\sigma` in ``dtype``, computed in float64 block by block (elementwise:
     the same numbers as on one float64 copy)."""
-    mu = means[:, None] if axis == 1 else means[None, :]
-    sigma = scales[:, None] if axis == 1 else scales[None, :]
+    mu, sigma = np.expand_dims(means, axis), np.expand_dims(scales, axis)
     out = np.empty(X.shape, dtype)
     for b in _example_blocks(X, axis):
         out[b] = (np.asarray(X[b], np.float64) - mu) / sigma
