@@ -29,13 +29,11 @@ from .._types import NDArray
 from ..array_api import operation_hint
 from ..errors import InputError
 from ..params import ParamLayout
-from ._deferred import Deferred
+from ._background import BackgroundWork
 from ._diagnosis import Diagnosis, diagnose
 from ._kink import Kink, find_kink, floor_point, without_kink
-from ._ladder import Ladder, ladder
 from ._on_demand import consulted, held_back_note
 from ._witness_run import WitnessRunner
-from ._witnesses import central_step
 
 POOL_WORKERS = 1
 """Background threads of a check: one. Its work (the backends' data, autodiff, the Taylor
@@ -91,7 +89,7 @@ class PointCheck:
     """Where the loss is not differentiable at this point (:mod:`._kink`), or None."""
 
 
-class PointChecker(WitnessRunner):
+class PointChecker(BackgroundWork, WitnessRunner):
     """What stays fixed across points: the loss, data, backends and tolerance settings."""
 
     def __init__(
@@ -123,42 +121,6 @@ class PointChecker(WitnessRunner):
         self.data_dims = [d for a in data64 if isinstance(a, np.ndarray) for d in a.shape]
         self.n_terms = max(self.data_dims, default=1)  # N of rtol: the largest data dimension
         self.given: NDArray | None = None  # the first point compared, probed for a kink
-        self._prefetched: tuple[dict[str, NDArray], Future[dict[str, NDArray]]] | None = None
-
-    def prefetch(self, tree: dict[str, NDArray]) -> None:
-        """Start the autodiff gradients at ``tree`` in the background: they need only the loss
-        and the data, so they run beside your gradient; :meth:`compare` at ``tree`` takes them."""
-        self._prefetched = (tree, self._pool.submit(self.gradients, tree))
-
-    def _prefetched_or_new(self, tree: dict[str, NDArray]) -> dict[str, NDArray]:
-        started, self._prefetched = self._prefetched, None
-        if started is not None and started[0] is tree:
-            return started[1].result()
-        return self.gradients(tree)
-
-    def start_ladder(
-        self, tree: dict[str, NDArray], seed: int, short: bool = False
-    ) -> Future[Ladder] | Deferred:
-        r"""The Taylor test's ladder at ``tree``, in the background: it needs no gradient.
-
-        ``short``: only the steps ``2h`` and ``h``, the central difference's best step
-        :math:`h = \epsilon^{1/3}\max(1, \|p\|_\infty)` and Richardson's check of it (five
-        loss values, NumPy row by row: fewer passes than one batched call costs), for the
-        random-direction witness alone; evaluated in the thread that first asks for it (your
-        gradient's, while the background thread computes autodiff's).
-        """
-        kwargs: dict[str, Any] = {"seed": seed}
-        if short:
-            h = central_step(self.layout.flatten(tree))
-            kwargs.update(h0=2 * h, halvings=1, batched=False)
-            return Deferred(ladder, self.loss, self.layout.to_user(tree), *self.data64, **kwargs)
-        return self._pool.submit(
-            ladder, self.loss, self.layout.to_user(tree), *self.data64, **kwargs
-        )
-
-    def close_pool(self) -> None:
-        """No more background work: the pool's threads end when what was submitted is done."""
-        self._pool.shutdown(wait=False)
 
     # -- autodiff -------------------------------------------------------------------------
     def gradients(
