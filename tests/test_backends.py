@@ -99,6 +99,23 @@ def test_update_shadow_reproduces_the_textbook_update(name, opt):
     np.testing.assert_allclose(predicted, ref.weights[1:], rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_jax_update_without_state_is_the_scan_bit_for_bit(dtype):
+    """Plain SGD keeps no optax state, so JAX checks its rows in one ``vmap`` (cheaper to
+    compile than a ``lax.scan``); momentum with β = 0 carries a state and takes the scan. The
+    two rules are the same arithmetic (b = g, p - ηb): the two programs must agree exactly."""
+    pytest.importorskip("jax")
+    model = dataclasses.replace(gdcheck.models.logistic_regression(), update=None)
+    X, y = gdcheck.data.synthetic("logistic_regression")
+    out = {}
+    for name, optimizer in (("sgd", gdcheck.optim.sgd()), ("scan", gdcheck.optim.momentum(0.0))):
+        prob = _problem(model, (X, y), dtype, optimizer, 0.5)
+        ref = reference(prob, 30)
+        out[name] = registry.get("jax").update_shadow(prob, ref.weights, ref.grads)
+    assert out["sgd"].shape == (30, 3) and out["sgd"].dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(out["sgd"], out["scan"])
+
+
 def logistic_problem():
     model = gdcheck.models.logistic_regression()
     X, y = gdcheck.data.synthetic("logistic_regression")

@@ -5,8 +5,9 @@ twin of the optimizer the handwritten update claims, :mod:`gdcheck.optim`), so a
 handwritten update shows up.
 
 The whole trajectory is one compiled ``lax.scan``, and so is the update shadow check (optax fed
-the reference's own weights and gradients); the shadow check is one ``vmap`` over the
-reference's weights, in fixed-size chunks (one compilation). The data are arguments of the
+the reference's own weights and gradients; one ``vmap`` when optax keeps no state); the shadow
+check is one ``vmap`` over the reference's weights, in fixed-size chunks (one compilation).
+NumPy inputs go to the device by ``device_put``, which compiles nothing (:func:`_put`). The data are arguments of the
 compiled functions, never constants baked into them. float64 runs inside
 ``jax.enable_x64(True)``, scoped to the call: the user's global JAX configuration is untouched.
 """
@@ -23,6 +24,7 @@ import numpy as np
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
 from ._common import aligned_astype, first_nonfinite, installed, report_steps, shadow_chunk
 from ._device import jax_describe, jax_device
+from ._jax_point import loss_and_grad_jax, to_jax_array
 from ._memory import recorded_steps, release_freed_memory
 from ._problem import Problem, flatten_with, unflatten_with
 
@@ -70,7 +72,7 @@ class JaxBackend:
         import jax
 
         with jax.enable_x64(True):
-            converted = tuple(_to_jax(d, jax) for d in data)
+            converted = tuple(to_jax_array(d, jax) for d in data)
             for d in converted:  # finish the copy here (it may run on a background thread)
                 getattr(d, "block_until_ready", lambda: None)()
             return converted
@@ -80,7 +82,6 @@ class JaxBackend:
         return loss_and_grad_jax(loss, tree, to_user, data)
 
     def shadow(self, problem: Problem, weights: NDArray, data: tuple | None = None) -> Shadow:
-        import jax.numpy as jnp
 
         t0 = time.perf_counter()
         p = problem.layout.size
@@ -93,7 +94,7 @@ class JaxBackend:
                 chunk = np.asarray(weights[start : start + size], problem.dtype)
                 pad = size - len(chunk)
                 padded = np.concatenate([chunk, np.zeros((pad, p), chunk.dtype)]) if pad else chunk
-                loss, grad = batched(jnp.asarray(padded), *dj)
+                loss, grad = batched(_put(padded), *dj)
                 losses.append(np.asarray(loss)[: len(chunk)])
                 grads.append(np.asarray(grad)[: len(chunk)])
                 report_steps(start + len(chunk))
@@ -150,7 +151,7 @@ class JaxBackend:
                     jnp.concatenate([values, jnp.reshape(loss(last, *data), (1,))]),
                 )
 
-            p0 = unflatten_with(layout, jnp.asarray(problem.w0))
+            p0 = _put(unflatten_with(layout, np.asarray(problem.w0)))
             ws, values = run(p0, *dj)
             weights = np.array(ws, dtype=problem.dtype)  # writable copies
             losses = np.array(values, dtype=problem.dtype)
@@ -215,7 +216,7 @@ class JaxBackend:
                 losses.append(jnp.reshape(value, (1,)))
                 return jnp.concatenate(rows), jnp.concatenate(losses), bad
 
-            p0 = unflatten_with(layout, jnp.asarray(problem.w0))
+            p0 = _put(unflatten_with(layout, np.asarray(problem.w0)))
             ws, values, bad = run(p0, *dj)
             weights = np.array(ws, dtype=problem.dtype)
             losses = np.array(values, dtype=problem.dtype)
@@ -232,8 +233,10 @@ class JaxBackend:
         self, problem: Problem, weights: NDArray, grads: NDArray, state: dict | None = None
     ) -> NDArray:
         """optax fed the reference's rows: one ``lax.scan`` along consecutive rows carrying
-        optax's state, or with ``state`` (textbook rows, :attr:`Trajectory.state`) one step
-        from each row, optax's state set from that row (:func:`_seeded_updates`)."""
+        optax's state (one ``vmap`` over the rows when the optimizer keeps none, plain SGD:
+        the rows are then independent, and a ``vmap`` compiles in a fraction of a scan's
+        time), or with ``state`` (textbook rows, :attr:`Trajectory.state`) one step from each
+        row, optax's state set from that row (:func:`_seeded_updates`)."""
         import jax
         import jax.numpy as jnp
         import optax
@@ -245,6 +248,22 @@ class JaxBackend:
         layout = problem.layout
         opt = problem.optimizer.optax(problem.lr)
         with _x64(problem.dtype):
+            first = unflatten_with(layout, np.asarray(weights[0]))
+            if not jax.tree.leaves(jax.eval_shape(opt.init, first)):  # no state to carry
+
+                @jax.jit
+                def independent(ws: Any, gs: Any) -> Any:
+                    def one(w: Any, g: Any) -> Any:
+                        params, grad = unflatten_with(layout, w), unflatten_with(layout, g)
+                        updates, _ = opt.update(grad, opt.init(params), params)
+                        nxt = optax.apply_updates(params, updates)
+                        return flatten_with(layout, nxt, jnp.concatenate)
+
+                    return jax.vmap(one)(ws, gs)
+
+                out = independent(_put(weights[:-1]), _put(grads[:-1]))
+                report_steps(len(weights) - 1)
+                return np.array(out, dtype=problem.dtype)
 
             @jax.jit
             def run(ws: Any, gs: Any) -> Any:
@@ -257,7 +276,7 @@ class JaxBackend:
                 state0 = opt.init(unflatten_with(layout, ws[0]))
                 return jax.lax.scan(body, state0, (ws, gs))[1]
 
-            out = run(jnp.asarray(weights[:-1]), jnp.asarray(grads[:-1]))
+            out = run(_put(weights[:-1]), _put(grads[:-1]))
             report_steps(len(weights) - 1)  # one compiled lax.scan
             return np.array(out, dtype=problem.dtype)
 
@@ -297,15 +316,25 @@ def _seeded_updates(problem: Problem, weights: NDArray, grads: NDArray, state: d
             return jax.lax.map(one, (ws, gs, count, rows))
 
         n = len(weights)
-        rows = {s: jnp.asarray(state[s][:n]) for s in slots}
-        out = run(jnp.asarray(weights), jnp.asarray(grads), jnp.asarray(state["step"][:n]), rows)
+        rows = {s: _put(state[s][:n]) for s in slots}
+        out = run(_put(weights), _put(grads), _put(state["step"][:n]), rows)
         report_steps(n)
         return np.array(out, dtype=problem.dtype)
 
 
+def _put(value: Any) -> Any:
+    """NumPy arrays (or a tree of them) on the current JAX device, as they are: unlike
+    ``jnp.asarray``, ``device_put`` compiles nothing (``jnp.asarray`` of an array without a
+    dtype compiles a copy program per shape, ~15 ms each on a first call; so does an eager
+    ``reshape`` of a JAX array: reshape in NumPy first)."""
+    import jax
+
+    return jax.device_put(jax.tree.map(np.asarray, value))
+
+
 def _device_data(data: tuple, dtype: str) -> tuple:
     """The data as JAX arrays in ``dtype``, sharing memory with the NumPy buffers where JAX can
-    (see :func:`_to_jax`): the engine's prepared data are aligned, so big data are not copied."""
+    (see :func:`~._jax_point.to_jax_array`): the engine's prepared data are aligned, so big data are not copied."""
     import jax
 
     device = jax_device()  # None on the CPU: alias the buffer
@@ -318,99 +347,3 @@ def _device_data(data: tuple, dtype: str) -> tuple:
         else:
             out.append(d)
     return tuple(out)
-
-
-def loss_and_grad_jax(loss: Any, tree: dict[str, NDArray], to_user: Any, data: tuple) -> Any:
-    """``(loss, {name: gradient})`` of a user's loss by ``jax.value_and_grad``, in float64.
-
-    ``data`` comes from :meth:`JaxBackend.convert`. One ``jax.jit`` of the whole
-    ``value_and_grad``, the data passed as arguments: a first call at a new shape compiles one
-    XLA program instead of dispatching (and compiling) each primitive on its own, which is
-    what the user waits for in a one-point check (see ``benchmarks/NOTES.md``). The compiled
-    function is kept per (loss, structure), so a second check of the same loss at the same
-    shapes is one call. A loss that cannot be traced (Python control flow on values) runs
-    eagerly, op by op, as before.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    with jax.enable_x64(True):
-        order = list(tree)  # JAX hands a dict back with sorted keys: restore the user's order
-        params = {k: jnp.asarray(v, jnp.float64) for k, v in tree.items()}
-        try:
-            fn = _compiled_value_and_grad(loss, to_user, tuple(order))
-            value, grads = fn(params, *data)
-        except jax.errors.JAXTypeError:
-            value, grads = _eager_value_and_grad(loss, to_user, order, params, data)
-        return np.asarray(value), {k: np.asarray(g, np.float64) for k, g in grads.items()}
-
-
-_COMPILED: dict[Any, Any] = {}
-_COMPILED_MAX = 16
-
-
-def _compiled_value_and_grad(loss: Any, to_user: Any, order: tuple[str, ...]) -> Any:
-    import jax
-
-    try:
-        # A bound method compares its instance by identity, and each check builds its own
-        # layout: key on the (frozen, value-compared) layout itself, or every call recompiles.
-        # The trace bakes in what the loss closes over: the cells' contents and the defaults
-        # are part of the key (a module-level value that changes between checks is not: pass
-        # it as data).
-        owner = getattr(to_user, "__self__", None)
-        cells = tuple(_cell_token(c) for c in getattr(loss, "__closure__", None) or ())
-        defaults = tuple(_token(d) for d in getattr(loss, "__defaults__", None) or ())
-        key = (loss, cells, defaults, getattr(to_user, "__func__", to_user), owner, order)
-        hash(key)
-    except TypeError:
-        key = None
-    if key is not None and key in _COMPILED:
-        return _COMPILED[key]
-
-    def value(t: Any, *data: Any) -> Any:
-        return loss(to_user({k: t[k] for k in order}), *data)
-
-    fn = jax.jit(jax.value_and_grad(value))
-    if key is not None:
-        if len(_COMPILED) >= _COMPILED_MAX:
-            _COMPILED.pop(next(iter(_COMPILED)))
-        _COMPILED[key] = fn
-    return fn
-
-
-def _cell_token(cell: Any) -> Any:
-    try:
-        return _token(cell.cell_contents)
-    except ValueError:  # a cell not yet bound
-        return ("empty",)
-
-
-def _token(value: Any) -> Any:
-    """A value's cache token: itself when hashable (a number, a string), else its id (an array
-    changed in place between checks is not seen: pass it as data)."""
-    try:
-        hash(value)
-    except TypeError:
-        return ("id", id(value))
-    return value
-
-
-def _eager_value_and_grad(loss: Any, to_user: Any, order: list, params: dict, data: tuple) -> Any:
-    import jax
-
-    return jax.value_and_grad(lambda t: loss(to_user({k: t[k] for k in order}), *data))(params)
-
-
-def _to_jax(value: Any, jax: Any) -> Any:
-    """A JAX array sharing memory with ``value`` where possible.
-
-    JAX can alias a NumPy buffer only when it is C-contiguous and 64-byte aligned; NumPy's large
-    allocations are 16-byte aligned, so such data is first copied once into an aligned buffer
-    (a plain memcpy, about 3× cheaper than JAX's own conversion).
-    """
-    if isinstance(value, np.ndarray):
-        if np.issubdtype(value.dtype, np.floating):
-            value = value.astype(np.float64, copy=False)
-        return jax.device_put(aligned_astype(value, value.dtype), may_alias=True)
-    return value

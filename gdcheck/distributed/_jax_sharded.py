@@ -191,7 +191,7 @@ def _child(directory: str) -> None:
         return jnp.concatenate([ws, flat(last)[None]]), jnp.concatenate([gs, g_last[None]])
 
     replicated = NamedSharding(mesh, P())
-    p0 = jax.device_put(unflatten_with(layout, jnp.asarray(spec["w0"])), replicated)
+    p0 = jax.device_put(unflatten_with(layout, np.asarray(spec["w0"])), replicated)
     compiled = jax.jit(run).lower(p0, omega_d, *data).compile()
     t0 = time.perf_counter()
     ws, gs = jax.block_until_ready(compiled(p0, omega_d, *data))
