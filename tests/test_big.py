@@ -129,6 +129,22 @@ def test_shadow_chunk_stays_a_fraction_of_big_data() -> None:
     assert _common.shadow_chunk(10_001, 2, (np.zeros((2, 500)), np.zeros((1, 500)))) >= 256
 
 
+def test_shadow_batches_grow_with_data_above_a_gigabyte() -> None:
+    """At 4 GB a 64 MiB batch held 3 weights, and each batched call costs several passes over
+    X whatever its size: above 1.28 GB a batch may take 5 % of the data (10 weights here)."""
+    X = np.broadcast_to(np.zeros((), np.float32), (1001, 1_000_000))  # 4 GB, none allocated
+    y = np.broadcast_to(np.zeros((), np.float32), (1, 1_000_000))
+    data_bytes = X.nbytes + y.nbytes
+    assert _common.shadow_budget(data_bytes) == int(_common.SHADOW_BIG_SHARE * data_bytes)
+    assert _common.shadow_budget(X.nbytes // 4) == _common.SHADOW_BUDGET  # 1 GB: as before
+    per = 1001 + _common.INTERMEDIATES * 1_000_000 + (X.size + y.size) // 1024
+    assert _common.shadow_chunk(201, 1001, (X, y)) == int(0.05 * data_bytes) // (4 * per) == 10
+    # and the memory estimate counts the bigger batches, one per backend and the reference
+    more = _memory.estimate_bytes(1001, 100, "float32", 2, True, data_bytes=data_bytes)
+    less = _memory.estimate_bytes(1001, 100, "float32", 2, True)
+    assert more - less == 3 * (_common.shadow_budget(data_bytes) - _memory.WORK_BYTES)
+
+
 class _FakeParallel:
     """What the engine reads of a ParallelResult: its findings and its summary figures."""
 

@@ -66,6 +66,11 @@ def chunk_size(
 SHADOW_BUDGET = 64 * 2**20
 SHADOW_DATA_SHARE = 1.0
 SHADOW_FLOOR = 16 * 2**20
+SHADOW_BIG_SHARE = 0.05
+"""Above 1.28 GB of data a batch may hold this share of the data's bytes (more than 64 MiB).
+A batched call has a fixed cost of several passes over the data whatever the batch (XLA's CPU
+``dot`` at (1001, 1e6) float32: 1.6-1.9 s for 3 to 16 weights; torch 1.0-1.7 s), so a batch of
+3 weights made each row cost 2-3 passes; at 5 % (200 MB at 4 GB) the batch is 10 weights."""
 INTERMEDIATES = 4
 """Floats a batched loss keeps per weight and example (ŷ, residual, square, their cotangents)."""
 
@@ -76,10 +81,10 @@ def shadow_chunk(n_weights: int, p: int, data: tuple) -> int:
     One batch of ``B`` weights holds about :math:`B\,(p + c\,d_{\max} + F/1024)` floats of
     intermediates (:math:`d_{\max}` the data's largest dimension — the examples: a loss keeps a
     few vectors of one value per example per weight, ``c`` = :data:`INTERMEDIATES` —, ``F``
-    the data's floats), kept under the smaller of 64 MiB and the data's own size (16 MiB at
-    least): batching reads the data once per batch instead of once per weight (a batched
-    ``(B, n) @ (n, m)`` product), but its intermediates must not become a second copy of big
-    data. The floats are counted in the data's own width (4 bytes for float32).
+    the data's floats), kept under :func:`shadow_budget`: batching reads the data once per
+    batch instead of once per weight (a batched ``(B, n) @ (n, m)`` product), but its
+    intermediates must not become a second copy of big data. The floats are counted in the
+    data's own width (4 bytes for float32).
     """
     arrays = [d for d in data if hasattr(d, "shape")]
     floats = sum(int(np.prod(np.shape(d))) for d in arrays)
@@ -88,9 +93,15 @@ def shadow_chunk(n_weights: int, p: int, data: tuple) -> int:
         int(np.prod(np.shape(d))) * getattr(getattr(d, "dtype", None), "itemsize", 8)
         for d in arrays
     )
-    budget = int(min(SHADOW_BUDGET, max(SHADOW_DATA_SHARE * nbytes, SHADOW_FLOOR)))
     per_item = p + INTERMEDIATES * largest + floats // 1024
-    return chunk_size(n_weights, per_item, budget, _float_itemsize(arrays))
+    return chunk_size(n_weights, per_item, shadow_budget(nbytes), _float_itemsize(arrays))
+
+
+def shadow_budget(data_bytes: int) -> int:
+    """Bytes one batched shadow evaluation may hold, for data of ``data_bytes``: the data's own
+    size between 16 and 64 MiB, and :data:`SHADOW_BIG_SHARE` of it above 1.28 GB."""
+    small = min(SHADOW_BUDGET, max(SHADOW_DATA_SHARE * data_bytes, SHADOW_FLOOR))
+    return int(max(small, SHADOW_BIG_SHARE * data_bytes))
 
 
 def _float_itemsize(arrays: list) -> int:

@@ -16,8 +16,8 @@ reference also keeps, per row, ``w_{t+1}`` and up to two optimizer slots (``3s``
 
 ``M_data`` is the data the backends share (one buffer: JAX and PyTorch alias the engine's
 aligned NumPy arrays), counted already; ``M_work`` the batched shadow evaluations'
-working set (:func:`~gdcheck.backends._common.chunk_size`'s 64 MiB budget per backend) and a
-(p, p) Hessian where the model has one and p ≤ 2,000.
+working set (:func:`~gdcheck.backends._common.shadow_budget` per backend: 64 MiB, 5 % of
+the data above 1.28 GB) and a (p, p) Hessian where the model has one and p ≤ 2,000.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import numpy as np
 
 from .._types import NDArray
 from ..errors import InputError
+from ._common import shadow_budget
 
 SAFETY = 1.25
 """Estimated bytes are multiplied by this before comparing with the memory available."""
@@ -47,19 +48,26 @@ def recorded_steps(steps: int, record_every: int = 1) -> NDArray:
 
 
 def estimate_bytes(
-    p: int, steps: int, dtype: str, n_backends: int, hessian: bool, record_every: int = 1
+    p: int,
+    steps: int,
+    dtype: str,
+    n_backends: int,
+    hessian: bool,
+    record_every: int = 1,
+    data_bytes: int = 0,
 ) -> int:
-    """Bytes the per-step records and working sets of one cross-check need (module docstring)."""
+    """Bytes the per-step records and working sets of one cross-check need (module docstring);
+    ``data_bytes``: the data's, which size the shadow's batches above 1.28 GB."""
     s = np.dtype(dtype).itemsize
     per_entry = 2 * s + 16 + n_backends * (3 * s + 48) + (3 * s if record_every > 1 else 0)
-    return int(
-        len(recorded_steps(steps, record_every)) * p * per_entry + _work(p, n_backends, hessian)
-    )
+    rows = len(recorded_steps(steps, record_every))
+    return int(rows * p * per_entry + _work(p, n_backends, hessian, data_bytes))
 
 
-def _work(p: int, n_backends: int, hessian: bool) -> int:
+def _work(p: int, n_backends: int, hessian: bool, data_bytes: int = 0) -> int:
     """``M_work``: the batched shadow evaluations' budgets and a (p, p) Hessian where formed."""
-    return WORK_BYTES * (1 + n_backends) + (8 * 3 * p * p if hessian and p <= 2_000 else 0)
+    batch = max(WORK_BYTES, shadow_budget(data_bytes))
+    return batch * (1 + n_backends) + (8 * 3 * p * p if hessian and p <= 2_000 else 0)
 
 
 def release_freed_memory() -> bool:
@@ -117,25 +125,26 @@ def check_memory(
     """Refuse (:class:`~gdcheck.errors.InputError`) a run whose estimate exceeds the memory
     available, saying what to change; returns the estimate in bytes."""
     p, dtype, hessian = problem.layout.size, problem.dtype, problem.model.hessian is not None
-    need = estimate_bytes(p, steps, dtype, n_backends, hessian, record_every)
+    data = sum(int(getattr(d, "nbytes", 0)) for d in problem.data)
+    need = estimate_bytes(p, steps, dtype, n_backends, hessian, record_every, data)
     have = available_bytes() if available is None else available
     if have is None or need * SAFETY <= have:
         return need
     rows = len(recorded_steps(steps, record_every))
-    work = _work(p, n_backends, hessian)
+    work = _work(p, n_backends, hessian, data)
     per_row = max(1.0, (need - work) / rows)
     fits_rows = max(0, int((have / SAFETY - work) / per_row))
     fits = max(0, (fits_rows - 1) * record_every)
     smaller = ""
     if dtype == "float64":
-        half = estimate_bytes(p, steps, "float32", n_backends, hessian, record_every)
+        half = estimate_bytes(p, steps, "float32", n_backends, hessian, record_every, data // 2)
         smaller = f", or dtype='float32' (about {_gb(half)})"
     every = ""
-    k = _record_every_that_fits(p, steps, dtype, n_backends, hessian, have, record_every)
+    k = _record_every_that_fits(p, steps, dtype, n_backends, hessian, have, record_every, data)
     if k is not None:  # the records are what does not fit: keep fewer of them
         every = (
             f"keep every k-th step's row: --record-every {k} (crosscheck(record_every={k}), "
-            f"about {_gb(estimate_bytes(p, steps, dtype, n_backends, hessian, k))}), or "
+            f"about {_gb(estimate_bytes(p, steps, dtype, n_backends, hessian, k, data))}), or "
         )
     raise InputError(
         f"this cross-check would keep about {_gb(need)} in memory ({rows} recorded steps × {p} "
@@ -146,13 +155,20 @@ def check_memory(
 
 
 def _record_every_that_fits(
-    p: int, steps: int, dtype: str, n_backends: int, hessian: bool, have: int, now: int
+    p: int,
+    steps: int,
+    dtype: str,
+    n_backends: int,
+    hessian: bool,
+    have: int,
+    now: int,
+    data_bytes: int = 0,
 ) -> int | None:
     """The smallest ``record_every`` above ``now`` whose estimate fits (None: none does, the
     working sets alone are too big), by doubling then bisection on :func:`estimate_bytes`."""
 
     def fits(k: int) -> bool:
-        return estimate_bytes(p, steps, dtype, n_backends, hessian, k) * SAFETY <= have
+        return estimate_bytes(p, steps, dtype, n_backends, hessian, k, data_bytes) * SAFETY <= have
 
     if steps < 2 or not fits(steps):
         return None
