@@ -11,7 +11,7 @@ from conftest import backend_param
 import gdcheck
 from gdcheck import backends as registry
 from gdcheck._types import Backend
-from gdcheck.trajectory._engine import _problem
+from gdcheck.trajectory._setup import build_problem
 
 MODEL = gdcheck.models.linear_regression()
 PARAMS = [backend_param(n) for n in registry.NAMES]
@@ -26,7 +26,7 @@ OPTIMIZERS = {
 def problem(dtype, lr=0.05, optimizer=None, model=MODEL):
     """The tutorial (seed 3, m = 64) as the engine hands it to every backend."""
     X, y = gdcheck.data.tutorial(seed=3, m=64)
-    return _problem(model, (X, y), dtype, optimizer or gdcheck.optim.sgd(), lr)
+    return build_problem(model, (X, y), dtype, optimizer or gdcheck.optim.sgd(), lr)
 
 
 def reference(prob, steps):
@@ -109,7 +109,7 @@ def test_jax_update_without_state_is_the_scan_bit_for_bit(dtype):
     X, y = gdcheck.data.synthetic("logistic_regression")
     out = {}
     for name, optimizer in (("sgd", gdcheck.optim.sgd()), ("scan", gdcheck.optim.momentum(0.0))):
-        prob = _problem(model, (X, y), dtype, optimizer, 0.5)
+        prob = build_problem(model, (X, y), dtype, optimizer, 0.5)
         ref = reference(prob, 30)
         out[name] = registry.get("jax").update_shadow(prob, ref.weights, ref.grads)
     assert out["sgd"].shape == (30, 3) and out["sgd"].dtype == np.dtype(dtype)
@@ -119,7 +119,7 @@ def test_jax_update_without_state_is_the_scan_bit_for_bit(dtype):
 def logistic_problem():
     model = gdcheck.models.logistic_regression()
     X, y = gdcheck.data.synthetic("logistic_regression")
-    return _problem(model, (X, y), "float64", gdcheck.optim.sgd(), 0.5)
+    return build_problem(model, (X, y), "float64", gdcheck.optim.sgd(), 0.5)
 
 
 @pytest.mark.parametrize("name", AUTODIFF)

@@ -16,7 +16,7 @@ import gdcheck
 from gdcheck.backends import _common, _memory
 from gdcheck.errors import InputError
 from gdcheck.models import _linear
-from gdcheck.trajectory import _engine, _tolerance
+from gdcheck.trajectory import _setup, _tolerance
 
 
 def _data(n: int = 5, m: int = 400, dtype: str = "float32", seed: int = 0) -> tuple:
@@ -67,8 +67,8 @@ def test_engine_data_reach_jax_without_a_copy() -> None:
     pytest.importorskip("jax")
     from gdcheck.backends.jax_backend import _device_data
 
-    problem = _engine._problem(
-        gdcheck.models.linear_regression(), _data(), "float32", _engine._optimizer(None), 0.1
+    problem = _setup.build_problem(
+        gdcheck.models.linear_regression(), _data(), "float32", _setup.resolve_optimizer(None), 0.1
     )
     X = problem.data[0]
     assert _device_data(problem.data, "float32")[0].unsafe_buffer_pointer() == X.ctypes.data

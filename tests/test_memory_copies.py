@@ -16,15 +16,15 @@ import pytest
 import gdcheck
 from gdcheck.backends import _memory
 from gdcheck.models import _linear
-from gdcheck.trajectory import _engine, _prepare
+from gdcheck.trajectory import _prepare, _setup
 
 
-def _problem(n: int = 200, m: int = 3000, dtype: str = "float32") -> object:
+def build_problem(n: int = 200, m: int = 3000, dtype: str = "float32") -> object:
     rng = np.random.default_rng(0)
     X = rng.random((n, m)).astype(dtype)
     y = (rng.standard_normal(n) @ X + 5).astype(dtype)[None, :]
     model = gdcheck.models.linear_regression()
-    return _engine._problem(model, (X, y), dtype, _engine._optimizer(None), 0.1)
+    return _setup.build_problem(model, (X, y), dtype, _setup.resolve_optimizer(None), 0.1)
 
 
 def test_compiled_shadow_makes_no_copy_of_the_data() -> None:
@@ -33,7 +33,7 @@ def test_compiled_shadow_makes_no_copy_of_the_data() -> None:
     jax = pytest.importorskip("jax")
     from gdcheck.backends.jax_backend import JaxBackend, _device_data
 
-    problem = _problem()
+    problem = build_problem()
     X = problem.data[0]
     batch = 4
     with jax.enable_x64(False):

@@ -22,10 +22,10 @@ from .. import backends as registry
 from .._types import NDArray, Trajectory
 from ..errors import InputError, InputTypeError
 from ..models._model import Model
-from ..trajectory._engine import _eigenvalues, _n_examples, _optimizer, _problem
 from ..trajectory._floor import gradient_tolerance, measure_floor
 from ..trajectory._metrics import weight_drift
-from ..trajectory._tolerance import drift_tolerances
+from ..trajectory._setup import build_problem, n_examples, resolve_optimizer
+from ..trajectory._tolerance import drift_tolerances, eigenvalues
 from ..validation import check_dtype, check_lr, check_steps
 from . import _findings as judge
 from ._reference import Reduce, run_reference, single_process
@@ -102,7 +102,7 @@ def check_options(
     reduce = reduce if reduce is not None else model.info.get("reduce")
     if reduce is not None and not callable(reduce):
         raise InputTypeError(f"{who}: reduce must be reduce(shard_grads, shard_sizes).")
-    return Options(model, lr, steps, _optimizer(optimizer), dtype, reduce)
+    return Options(model, lr, steps, resolve_optimizer(optimizer), dtype, reduce)
 
 
 def check_timeout(who: str, timeout: Any) -> None:
@@ -114,7 +114,7 @@ def setup(
     model: Model, data: tuple, options: Options, workers: int, faults: Mapping[str, int] | None
 ) -> tuple[Any, Shards, dict[str, int]]:
     """The prepared problem, its W shards, and the checked faults."""
-    problem = _problem(model, data, options.dtype, options.optimizer, options.lr)
+    problem = build_problem(model, data, options.dtype, options.optimizer, options.lr)
     shards = split(problem.data, examples_axis(model), workers)
     return problem, shards, _faults(faults, shards.world_size)
 
@@ -134,11 +134,11 @@ def start_check(problem: Any, shards: Shards, options: Options) -> Check:
     floor = np.zeros_like(sp_g, np.float64)
     floor[:valid] = measure_floor(problem, numpy_backend, sp_w[:valid])
     floor[valid:] = floor[max(valid - 1, 0)]
-    n_terms, sizes = _n_examples(problem.data), problem.layout.sizes
+    n_terms, sizes = n_examples(problem.data), problem.layout.sizes
     term = np.maximum(np.abs(sp_g).max(axis=1), floor.max(axis=1) / eps)
     sp_run = Trajectory(sp_w, np.zeros(steps + 1), sp_g)
     tol_sp = gradient_tolerance(sp_g, floor, sizes, n_terms, eps)
-    drift_tol = drift_tolerances(problem, sp_run, valid, tol_sp, _eigenvalues(problem), eps)
+    drift_tol = drift_tolerances(problem, sp_run, valid, tol_sp, eigenvalues(problem), eps)
     result = ParallelResult(
         model.name,
         shards.world_size,
@@ -191,7 +191,7 @@ def _judge(
     """Per worker: the gradient against the full-batch one at its weights; then the workers'
     spread, and the weights against the single-process run."""
     numpy_backend = registry.get(registry.REFERENCE)
-    n_terms, label = _n_examples(problem.data), problem.layout.label
+    n_terms, label = n_examples(problem.data), problem.layout.label
     errors, found = [], []
     full_first: NDArray | None = None
     spread = judge.spread_per_step(weights)

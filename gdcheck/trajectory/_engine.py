@@ -26,15 +26,13 @@ import numpy as np
 
 from .. import backends as backend_registry
 from .._types import Backend, NDArray, Tolerance, Trajectory
-from ..backends._common import aligned_astype, steps_reported_to
+from ..backends._common import steps_reported_to
 from ..backends._device import full_precision_if_reduced, reduced_precision, runs_on_device
 from ..backends._memory import check_memory
 from ..backends._problem import Problem
-from ..check._grad_output import call_grad
 from ..errors import InputError, InputTypeError
 from ..models._model import Model
-from ..params import parse_params
-from ..validation import check_backend_names, check_dtype, check_finite, check_lr, check_steps
+from ..validation import check_backend_names, check_dtype, check_lr, check_steps
 from ._findings import findings
 from ._floor import gradient_tolerance, measure_floor, sample_steps, update_tolerance
 from ._metrics import gradient_errors, weight_drift
@@ -50,6 +48,7 @@ from ._recording import (
     update_rows,
 )
 from ._result import BackendRun, CrossCheckConfig, CrossCheckResult, Finding
+from ._setup import build_problem, n_examples, resolve_optimizer
 from ._tolerance import drift_tolerances, resolve_override
 from ._tolerance import eigenvalues as _eigenvalues
 
@@ -142,7 +141,7 @@ def crosscheck(
     steps = check_steps(steps)
     record_every = check_record_every(record_every, steps)
     dtype = check_dtype(dtype)
-    optimizer = _optimizer(optimizer)
+    optimizer = resolve_optimizer(optimizer)
     requested = None if backends is None else check_backend_names(backends, backend_registry.NAMES)
     override = resolve_override(tolerance, dtype)
     data, scaling = user_data(model, data, standardize=standardize, layout=layout)
@@ -150,7 +149,7 @@ def crosscheck(
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
         raise InputError(f"workers={workers!r}: pass a whole number of workers ≥ 1, or None.")
-    problem = _problem(model, data, dtype, optimizer, lr)
+    problem = build_problem(model, data, dtype, optimizer, lr)
     chosen, notes = backend_registry.resolve(requested)
     check_memory(
         problem,
@@ -234,7 +233,7 @@ def crosscheck(
                 n: list(s) for n, s in zip(problem.layout.names, problem.layout.shapes, strict=True)
             },
             n_params=problem.layout.size,
-            n_examples=_n_examples(problem.data),
+            n_examples=n_examples(problem.data),
             record_every=record_every,
         ),
         reference=reference,
@@ -289,7 +288,7 @@ def _run_backend(
         with _stage(report, "independent trajectory", backend.name, steps + 1):
             trajectory = backend.trajectory(problem, steps, *([every] if every > 1 else []))
     eps_full = float(np.finfo(problem.dtype).eps)
-    n_terms = _n_examples(problem.data)
+    n_terms = n_examples(problem.data)
     scale = floor / eps_full
     tol_full = gradient_tolerance(shadow_grads, floor, problem.layout.sizes, n_terms, eps_full)
     # A reduced matmul precision widens only the drift's bound: the gradient is judged at full
@@ -363,79 +362,3 @@ def _display(tol: NDArray, floor: NDArray) -> float:
     ``max(‖r‖∞, ‖S‖∞)``), to 4 digits."""
     worst = float(np.nanmax(tol.max(axis=1, initial=0.0) / floor, initial=0.0))
     return float(f"{worst:.4g}")
-
-
-def _optimizer(optimizer: Any) -> Any:
-    from .. import optim
-
-    if optimizer is None:
-        return optim.sgd()
-    if not isinstance(optimizer, optim.Optimizer):
-        named = isinstance(optimizer, str) and hasattr(optim, optimizer.strip().lower())
-        raise InputTypeError(
-            "optimizer must come from gdcheck.optim (sgd(), momentum(beta), adam(b1, b2, eps), "
-            f"adamw(b1, b2, eps, weight_decay)); got {optimizer!r}."
-            + (f" Did you mean gdcheck.optim.{optimizer.strip().lower()}()?" if named else "")
-        )
-    return optimizer
-
-
-def _problem(model: Model, data: tuple, dtype: str, optimizer: Any, lr: float) -> Problem:
-    """Prepare the data, take ``init``'s params, and check the gradient's structure at step 0."""
-    for field_name in ("loss", "grad", "init"):
-        if not callable(getattr(model, field_name)):
-            raise InputTypeError(f"model {model.name!r}: {field_name} must be a function.")
-    if model.prepare is not None:
-        prepared = model.prepare(*data)
-        if not isinstance(prepared, tuple):
-            prepared = (prepared,)
-    else:
-        prepared = tuple(_as_data(d, i) for i, d in enumerate(data))
-    # Floating data in ``dtype``, C-contiguous and 64-byte aligned (JAX then shares the buffer,
-    # torch.from_numpy always does): as prepared when they already are, else one blocked copy.
-    prepared = tuple(
-        aligned_astype(d, dtype)
-        if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating)
-        else d
-        for d in prepared
-    )
-    for i, d in enumerate(prepared):
-        if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating):
-            _check_finite_blocked(d, f"data[{i}]")
-    try:
-        params = model.init(*prepared)
-    except Exception as exc:
-        raise InputError(f"model {model.name!r}: init raised {type(exc).__name__}: {exc}") from exc
-    layout, tree = parse_params(params, dtype, single="w")
-    _, structure = call_grad(model.grad, layout, tree, prepared)
-    if structure is not None:
-        raise InputError(f"model {model.name!r} at step 0: {structure.message}")
-    w0 = layout.flatten(tree).astype(dtype)
-    return Problem(model, prepared, layout, dtype, optimizer, lr, w0)  # type: ignore[arg-type]
-
-
-def _check_finite_blocked(a: NDArray, name: str, block_bytes: int = 64 * 2**20) -> None:
-    """:func:`~gdcheck.validation.check_finite`, without a mask of the whole array (big data)."""
-    if a.ndim == 0 or a.size == 0:
-        check_finite(a, name)
-        return
-    rows = max(1, block_bytes // max(1, a.itemsize * (a.size // max(1, a.shape[0]))))
-    for start in range(0, a.shape[0], rows):
-        if not np.isfinite(a[start : start + rows]).all():
-            check_finite(a, name)  # the message, with the count and the first index
-
-
-def _as_data(value: Any, i: int) -> Any:
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    if isinstance(value, (np.ndarray, list, tuple)):
-        arr = np.asarray(value)
-        if arr.dtype == object or np.iscomplexobj(arr):
-            raise InputTypeError(f"data[{i}] is not a real numeric array (dtype {arr.dtype}).")
-        return arr
-    return value
-
-
-def _n_examples(data: tuple) -> int:
-    """N of the tolerance: the number of terms summed, taken as the largest data dimension."""
-    return max((d for a in data if isinstance(a, np.ndarray) for d in a.shape), default=1)
