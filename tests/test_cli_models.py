@@ -13,7 +13,7 @@ import pytest
 
 import gdcheck
 from gdcheck.cli import build_parser, main
-from gdcheck.cli._crosscheck import MODEL_DEFAULTS
+from gdcheck.cli._options import MODEL_DEFAULTS
 
 EXAMPLE = Path(gdcheck.__file__).parent / "examples" / "logistic_check.py"
 QUICK = ["--backends", "numpy,jax,torch"]

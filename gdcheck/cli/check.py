@@ -25,12 +25,8 @@ from typing import Any
 
 from ..errors import InputError
 from ._common import EXIT_MISMATCH, EXIT_OK
-from ._crosscheck import (
-    add_backend_options,
-    add_quiet_option,
-    add_record_option,
-    crosscheck_and_report,
-)
+from ._crosscheck import crosscheck_and_report
+from ._options import add_backend_options, add_quiet_option, add_record_option
 from ._sandbox import run_in_child
 
 REQUIRED = ("loss", "grad", "params", "data")

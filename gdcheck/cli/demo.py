@@ -3,7 +3,7 @@
 The default is the tutorial's run, exactly: linear regression, lr 0.01, 10,000 iterations, its
 data, its "Cost at iteration …" lines, the report in ``reports/tutorial/``. ``--model NAME``
 runs another model on ``gdcheck.data.synthetic(NAME, seed)``, with its defaults from
-:data:`~gdcheck.cli._crosscheck.MODEL_DEFAULTS`, the report in ``reports/demo-<model>/``.
+:data:`~gdcheck.cli._options.MODEL_DEFAULTS`, the report in ``reports/demo-<model>/``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ import argparse
 from typing import Any
 
 from ._crosscheck import (
-    EXIT_CODES,
-    add_model_option,
-    add_run_options,
     build_model,
     build_optimizer,
     crosscheck_and_report,
-    resolve_defaults,
     textbook_model,
+)
+from ._options import (
+    EXIT_CODES,
+    add_model_option,
+    add_run_options,
+    resolve_defaults,
 )
 
 TUTORIAL = "linear_regression"

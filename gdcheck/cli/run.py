@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from ._crosscheck import (
-    EXIT_CODES,
-    add_model_option,
-    add_run_options,
     build_model,
     build_optimizer,
     crosscheck_and_report,
-    resolve_defaults,
     textbook_model,
+)
+from ._options import (
+    EXIT_CODES,
+    add_model_option,
+    add_run_options,
+    resolve_defaults,
 )
 
 ROWS_MODELS = ("logistic_regression", "softmax_regression", "mlp")
