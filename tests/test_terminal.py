@@ -181,6 +181,7 @@ def test_the_engine_reports_every_stage_and_its_steps(backend):
         ("reference trajectory", "numpy"),
         ("shadow check", backend),  # first: the floor takes its unperturbed rows from it
         ("rounding floor", backend),  # measured with the first autodiff backend
+        ("Hessian and optimum", "numpy"),  # the model has both: their own stage
         ("update check", backend),
         ("independent trajectory", backend),
     ]
@@ -203,7 +204,8 @@ def test_a_plain_callable_progress_still_works():
         backends=("numpy",),
         progress=lambda stage, backend: stages.append(stage),
     )
-    assert stages == ["reference trajectory", "rounding floor"]  # the floor from numpy alone
+    # the floor from numpy alone, then the model's Hessian and optimum
+    assert stages == ["reference trajectory", "rounding floor", "Hessian and optimum"]
 
 
 def test_explain_and_help_load_no_rich_jax_or_torch_at_import():

@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import backends as backend_registry
 from .._types import Backend, NDArray, Tolerance, Trajectory
-from ..backends._common import steps_reported_to
+from ..backends._common import report_steps, steps_reported_to
 from ..backends._device import full_precision_if_reduced, reduced_precision, runs_on_device
 from ..backends._memory import check_memory
 from ..backends._problem import Problem
@@ -191,8 +191,14 @@ def crosscheck(
         raise
     except Exception as exc:
         raise InputError(_loss_failed(model, floor_backend.name, exc)) from None
-    eigenvalues = _eigenvalues(problem, notes)
-    optimum = None if model.optimum is None else problem.flat(model.optimum(*problem.data))
+    eigenvalues = optimum = None
+    if model.hessian is not None or model.optimum is not None:  # a stage of its own: at (1001,
+        # 1e6) the Hessian's one blocked pass over X is 15 s of compute, not the floor's
+        with _stage(report, "Hessian and optimum", reference_backend.name, 1):
+            eigenvalues = _eigenvalues(problem, notes)
+            if model.optimum is not None:
+                optimum = problem.flat(model.optimum(*problem.data))
+            report_steps(1)
 
     runs: dict[str, BackendRun] = {}
     failed: dict[str, str] = {}
