@@ -250,7 +250,7 @@ def _kinds(result):
 @pytest.fixture
 def rechecks(monkeypatch):
     """What each re-check at ``highest`` returned (per step, the error over its tolerance)."""
-    from gdcheck.trajectory import _findings
+    from gdcheck.trajectory import _gradient_findings
 
     seen = []
 
@@ -258,7 +258,7 @@ def rechecks(monkeypatch):
         seen.append(_device.recheck_at_highest(*args))
         return seen[-1]
 
-    monkeypatch.setattr(_findings, "recheck_at_highest", spy)
+    monkeypatch.setattr(_gradient_findings, "recheck_at_highest", spy)
     return seen
 
 
@@ -286,7 +286,7 @@ def test_without_the_recheck_the_same_difference_fails(monkeypatch):
     """The injected error is big enough to fail: the attribution is what passes it."""
     fake = ReducedGpuJax()
     monkeypatch.setitem(registry._REGISTRY, "jax", fake)
-    monkeypatch.setattr("gdcheck.trajectory._findings.recheck_at_highest", lambda *a: None)
+    monkeypatch.setattr("gdcheck.trajectory._gradient_findings.recheck_at_highest", lambda *a: None)
     result = _tutorial(backends=("numpy", "jax"))
     assert "gradient" in _kinds(result) and not result.passed
 
