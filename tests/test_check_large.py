@@ -59,6 +59,25 @@ def test_a_passing_check_on_large_data_skips_the_taylor_test_and_says_so(large) 
 
 
 @needs_torch
+def test_the_witness_line_evaluates_your_loss_four_times_in_numpy(large) -> None:
+    """p ± h·v and p ± 2h·v: central differences never read L(p), and on large data each value
+    is a pass over the data."""
+    at: list[np.ndarray] = []
+
+    def counted(w, X, y):
+        if isinstance(w, np.ndarray):
+            at.append(np.array(w))
+        return loss(w, X, y)
+
+    w = large[0]
+    res = gdcheck.check_gradient(counted, grad, *large, backends="torch")
+    assert res.passed and res.witnesses[1].witness.ran
+    assert len(at) == 4 and not any(np.array_equal(a, w) for a in at)
+    steps = sorted({round(float(np.abs(a - w).max()), 12) for a in at})
+    assert len(steps) == 2 and steps[1] == pytest.approx(2 * steps[0])  # h and 2h, both signs
+
+
+@needs_torch
 def test_a_failing_check_on_large_data_still_runs_the_taylor_test(large) -> None:
     res = gdcheck.check_gradient(loss, grad_off, *large, backends="torch")
     assert not res.passed
@@ -120,6 +139,9 @@ def test_ladder_differences_pick_the_step_with_the_smallest_error_estimate() -> 
     assert abs(res.derivatives[0] - 2.0) <= res.error_estimate[0] < 1e-8
     broken = ladder_differences(hs[:3], np.array([np.nan, 1.0, np.inf]), f(-hs[:3]), f(0.0))
     assert not broken.ran and "not finite" in broken.skipped
+    # without the centre's value (the witness's short ladder) the same step is picked
+    uncentred = ladder_differences(hs, f(hs), f(-hs), float("nan"))
+    assert uncentred.ran and uncentred.derivatives[0] == res.derivatives[0]
 
 
 @needs_torch

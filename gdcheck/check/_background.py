@@ -45,15 +45,16 @@ class BackgroundWork:
         r"""The Taylor test's ladder at ``tree``, in the background: it needs no gradient.
 
         ``short``: only the steps ``2h`` and ``h``, the central difference's best step
-        :math:`h = \epsilon^{1/3}\max(1, \|p\|_\infty)` and Richardson's check of it (five
-        loss values, NumPy row by row: fewer passes than one batched call costs), for the
-        random-direction witness alone; evaluated in the thread that first asks for it (your
+        :math:`h = \epsilon^{1/3}\max(1, \|p\|_\infty)` and Richardson's check of it (four
+        loss values, NumPy row by row: fewer passes than one batched call costs; not the loss
+        at ``p``, which central differences do not read), for the random-direction witness
+        alone; evaluated in the thread that first asks for it (your
         gradient's, while the background thread computes autodiff's).
         """
         kwargs: dict[str, Any] = {"seed": seed}
         if short:
             h = central_step(self.layout.flatten(tree))
-            kwargs.update(h0=2 * h, halvings=1, batched=False)
+            kwargs.update(h0=2 * h, halvings=1, batched=False, center=False)
             return Deferred(ladder, self.loss, self.layout.to_user(tree), *self.data64, **kwargs)
         return self._pool.submit(
             ladder, self.loss, self.layout.to_user(tree), *self.data64, **kwargs

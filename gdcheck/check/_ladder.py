@@ -4,7 +4,7 @@ What the Taylor test (:mod:`._taylor`) reads needs no gradient, so :func:`gdchec
 evaluates it beside your gradient, and reads central differences along ``v`` from it (the
 large-data witness, :func:`~._witnesses.ladder_differences`). The values come in a few
 ``torch.func.vmap`` calls where torch can run the loss on large data, else (and for the
-witness's five values) one by one in NumPy (:mod:`._batched`).
+witness's four values) one by one in NumPy (:mod:`._batched`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ class Ladder:
     hs: NDArray
     """``h0 / 2^k``, k = 0 … halvings."""
     values: NDArray
-    """``L(p)``, then ``L(p + h_k v)`` for each k, then ``L(p − h_k v)``."""
+    """``L(p)`` (NaN when not evaluated), then ``L(p + h_k v)`` for each k, then
+    ``L(p − h_k v)``."""
     epss: NDArray
     """The machine epsilon of the dtype each value came back in."""
     evaluate: Callable[[NDArray], tuple[NDArray, NDArray]]
@@ -67,10 +68,13 @@ def ladder(
     halvings: int = 12,
     seed: int = 0,
     batched: bool = True,
+    center: bool = True,
 ) -> Ladder:
     """The loss at ``params`` and at ``params ± h0/2^k · v``, k = 0 … ``halvings`` (≥ 1; see
     :func:`taylor_test`, which reads at least 3 steps). ``batched=False``: NumPy row by row
-    whatever the data's size (for a few rows it is faster than one batched call)."""
+    whatever the data's size (for a few rows it is faster than one batched call).
+    ``center=False``: ``L(params)`` is not evaluated (``f0`` is NaN): central differences
+    along the line do not need it, and on large data it is one pass over the data of five."""
     if not isinstance(halvings, int) or halvings < 1:
         raise InputError(f"halvings={halvings!r}; use an integer >= 1.")
     layout, tree = parse_params(params, "float64")
@@ -89,7 +93,10 @@ def ladder(
     data64 = tuple(cast_data(d, "float64") for d in data)
     evaluate = _Evaluator(loss, layout, data64, batched)
     hs = h0 / 2.0 ** np.arange(halvings + 1)
-    values, epss = evaluate(np.vstack([p[None], line(p, v, hs), line(p, v, -hs)]))
+    rows = [p[None]] * center + [line(p, v, hs), line(p, v, -hs)]
+    values, epss = evaluate(np.vstack(rows))
+    if not center:
+        values, epss = np.concatenate([[np.nan], values]), np.concatenate([epss[:1], epss])
     return Ladder(layout, p, v, hs, values, epss, evaluate)
 
 

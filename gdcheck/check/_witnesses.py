@@ -110,7 +110,8 @@ def central_differences(
 def ladder_differences(
     hs: NDArray, plus: NDArray, minus: NDArray, f0: float, mode: str = "directions"
 ) -> WitnessResult:
-    r"""Central differences along the ladder's direction, from its values alone.
+    r"""Central differences along the ladder's direction, from its values alone (``f0``, the
+    loss at the centre, only sizes the rounding term; NaN when the ladder did not evaluate it).
 
     :math:`D_k = (L(p + h_k v) - L(p - h_k v)) / 2h_k` with error estimate
     :math:`\tfrac{10}{3}|D_k - D_{k-1}| + 2\epsilon\max|L|/h_k` (``h_{k-1} = 2h_k``:
@@ -118,7 +119,7 @@ def ladder_differences(
     """
     with np.errstate(all="ignore"):
         d = (plus - minus) / (2 * hs)
-        biggest = np.maximum(np.maximum(np.abs(plus), np.abs(minus)), abs(f0))
+        biggest = np.fmax(np.maximum(np.abs(plus), np.abs(minus)), abs(f0))  # f0 may be NaN
         est = np.full(len(hs), np.inf)
         est[1:] = 10 * np.abs(d[1:] - d[:-1]) / 3 + 2 * EPS * biggest[1:] / hs[1:]
     est[~np.isfinite(est) | ~np.isfinite(d)] = np.inf
