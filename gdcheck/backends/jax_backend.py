@@ -7,9 +7,10 @@ handwritten update shows up.
 The whole trajectory is one compiled ``lax.scan``, and so is the update shadow check (optax fed
 the reference's own weights and gradients; one ``vmap`` when optax keeps no state); the shadow
 check is one ``vmap`` over the reference's weights, in fixed-size chunks (one compilation).
-NumPy inputs go to the device by ``device_put``, which compiles nothing (:func:`_put`). The data are arguments of the
-compiled functions, never constants baked into them. float64 runs inside
-``jax.enable_x64(True)``, scoped to the call: the user's global JAX configuration is untouched.
+NumPy inputs go to the device by ``device_put``, which compiles nothing (:func:`_put`). The
+data are arguments of the compiled functions, never constants baked into them. float64 runs
+inside ``jax.enable_x64(True)``, scoped to the call: the user's global JAX configuration is
+untouched.
 """
 
 from __future__ import annotations
@@ -82,7 +83,6 @@ class JaxBackend:
         return loss_and_grad_jax(loss, tree, to_user, data)
 
     def shadow(self, problem: Problem, weights: NDArray, data: tuple | None = None) -> Shadow:
-
         t0 = time.perf_counter()
         p = problem.layout.size
         with _x64(problem.dtype):
@@ -334,7 +334,8 @@ def _put(value: Any) -> Any:
 
 def _device_data(data: tuple, dtype: str) -> tuple:
     """The data as JAX arrays in ``dtype``, sharing memory with the NumPy buffers where JAX can
-    (see :func:`~._jax_point.to_jax_array`): the engine's prepared data are aligned, so big data are not copied."""
+    (see :func:`~._jax_point.to_jax_array`): the engine's prepared data are aligned, so big
+    data are not copied."""
     import jax
 
     device = jax_device()  # None on the CPU: alias the buffer
