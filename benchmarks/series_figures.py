@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 import gdcheck
-from gdcheck.cli._crosscheck import MODEL_DEFAULTS
+from gdcheck.cli._options import MODEL_DEFAULTS
 
 MODELS = {
     "linear_regression": gdcheck.models.linear_regression,

@@ -27,3 +27,19 @@ def test_console_script_runs_and_exits_2_without_a_command():
     out = subprocess.run([sys.executable, "-m", "gdcheck"], capture_output=True, text=True)
     assert out.returncode == 2
     assert "demo" in out.stdout and "Exit codes" in out.stdout
+
+
+def test_every_benchmark_script_imports():
+    """The benchmarks are not run by the suite, but they import gdcheck's internals: a module
+    moved inside gdcheck must not leave one of them broken (cli/_options.py once did)."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent.parent / "benchmarks"
+    scripts = sorted(p.stem for p in here.glob("*.py"))
+    assert "run" in scripts and "series_figures" in scripts
+    code = (
+        f"import importlib, sys\nsys.path.insert(0, {str(here)!r})\n"
+        f"for name in {scripts!r}:\n    importlib.import_module(name)\nprint('imported')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and "imported" in out.stdout, out.stderr[-2000:]
