@@ -131,7 +131,7 @@ def test_shadow_chunk_stays_a_fraction_of_big_data() -> None:
 
 def test_shadow_batches_grow_with_data_above_a_gigabyte() -> None:
     """At 4 GB a 64 MiB batch held 3 weights, and each batched call costs several passes over
-    X whatever its size: above 1.28 GB a batch may take 5 % of the data (10 weights here)."""
+    X whatever its size: above 1.34 GB a batch may take 5 % of the data (10 weights here)."""
     X = np.broadcast_to(np.zeros((), np.float32), (1001, 1_000_000))  # 4 GB, none allocated
     y = np.broadcast_to(np.zeros((), np.float32), (1, 1_000_000))
     data_bytes = X.nbytes + y.nbytes

@@ -67,7 +67,7 @@ SHADOW_BUDGET = 64 * 2**20
 SHADOW_DATA_SHARE = 1.0
 SHADOW_FLOOR = 16 * 2**20
 SHADOW_BIG_SHARE = 0.05
-"""Above 1.28 GB of data a batch may hold this share of the data's bytes (more than 64 MiB).
+"""Above 1.34 GB of data a batch may hold this share of the data's bytes (more than 64 MiB).
 A batched call has a fixed cost of several passes over the data whatever the batch (XLA's CPU
 ``dot`` at (1001, 1e6) float32: 1.6-1.9 s for 3 to 16 weights; torch 1.0-1.7 s), so a batch of
 3 weights made each row cost 2-3 passes; at 5 % (200 MB at 4 GB) the batch is 10 weights."""
@@ -99,7 +99,7 @@ def shadow_chunk(n_weights: int, p: int, data: tuple) -> int:
 
 def shadow_budget(data_bytes: int) -> int:
     """Bytes one batched shadow evaluation may hold, for data of ``data_bytes``: the data's own
-    size between 16 and 64 MiB, and :data:`SHADOW_BIG_SHARE` of it above 1.28 GB."""
+    size between 16 and 64 MiB, and :data:`SHADOW_BIG_SHARE` of it above 1.34 GB."""
     small = min(SHADOW_BUDGET, max(SHADOW_DATA_SHARE * data_bytes, SHADOW_FLOOR))
     return int(max(small, SHADOW_BIG_SHARE * data_bytes))
 

@@ -17,7 +17,7 @@ reference also keeps, per row, ``w_{t+1}`` and up to two optimizer slots (``3s``
 ``M_data`` is the data the backends share (one buffer: JAX and PyTorch alias the engine's
 aligned NumPy arrays), counted already; ``M_work`` the batched shadow evaluations'
 working set (:func:`~gdcheck.backends._common.shadow_budget` per backend: 64 MiB, 5 % of
-the data above 1.28 GB) and a (p, p) Hessian where the model has one and p ≤ 2,000.
+the data above 1.34 GB) and a (p, p) Hessian where the model has one and p ≤ 2,000.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def estimate_bytes(
     data_bytes: int = 0,
 ) -> int:
     """Bytes the per-step records and working sets of one cross-check need (module docstring);
-    ``data_bytes``: the data's, which size the shadow's batches above 1.28 GB."""
+    ``data_bytes``: the data's, which size the shadow's batches above 1.34 GB."""
     s = np.dtype(dtype).itemsize
     per_entry = 2 * s + 16 + n_backends * (3 * s + 48) + (3 * s if record_every > 1 else 0)
     rows = len(recorded_steps(steps, record_every))

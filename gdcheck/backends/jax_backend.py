@@ -326,7 +326,9 @@ def _put(value: Any) -> Any:
     """NumPy arrays (or a tree of them) on the current JAX device, as they are: unlike
     ``jnp.asarray``, ``device_put`` compiles nothing (``jnp.asarray`` of an array without a
     dtype compiles a copy program per shape, ~15 ms each on a first call; so does an eager
-    ``reshape`` of a JAX array: reshape in NumPy first)."""
+    ``reshape`` of a JAX array: reshape in NumPy first). On the CPU the result may share the
+    NumPy buffer instead of copying it: do not write to the input until the call that reads
+    it has returned (every caller here waits for its result)."""
     import jax
 
     return jax.device_put(jax.tree.map(np.asarray, value))
