@@ -174,14 +174,12 @@ def crosscheck(
     floor_info = floor_backend.info(dtype)
     # The floor backend's shadow check first, when it runs at full precision: the floor takes
     # its unperturbed gradients from the shadow's rows instead of evaluating them again.
-    shadows: dict[str, Any] = {}
+    floor_shadow = None
     try:  # the first time autodiff meets the user's loss
         if others and reduced_precision(floor_info) is None:
             with _stage(report, "shadow check", floor_backend.name, valid):
-                shadows[floor_backend.name] = floor_backend.shadow(
-                    problem, reference.weights[:valid]
-                )
-        base = shadows[floor_backend.name].grads if shadows else None
+                floor_shadow = floor_backend.shadow(problem, reference.weights[:valid])
+        base = None if floor_shadow is None else floor_shadow.grads
         with (
             _stage(report, "rounding floor", floor_backend.name, len(sample_steps(valid))),
             full_precision_if_reduced(floor_info),  # the floor of float32 itself
@@ -214,7 +212,7 @@ def crosscheck(
                 override,
                 report,
                 steps,
-                shadows.pop(backend.name, None),
+                floor_shadow if backend is floor_backend else None,
             )
         except InputError:
             raise
