@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._types import BackendInfo, DTypeName, NDArray, Shadow, Trajectory
-from ._common import aligned_astype, first_nonfinite, installed, report_steps, shadow_chunk
+from ._common import first_nonfinite, installed, report_steps, shadow_chunk
 from ._device import jax_describe, jax_device
 from ._jax_point import loss_and_grad_jax, to_jax_array
 from ._memory import recorded_steps, release_freed_memory
@@ -73,7 +73,7 @@ class JaxBackend:
         import jax
 
         with jax.enable_x64(True):
-            converted = tuple(to_jax_array(d, jax) for d in data)
+            converted = tuple(to_jax_array(d) for d in data)
             for d in converted:  # finish the copy here (it may run on a background thread)
                 getattr(d, "block_until_ready", lambda: None)()
             return converted
@@ -335,18 +335,8 @@ def _put(value: Any) -> Any:
 
 
 def _device_data(data: tuple, dtype: str) -> tuple:
-    """The data as JAX arrays in ``dtype``, sharing memory with the NumPy buffers where JAX can
-    (see :func:`~._jax_point.to_jax_array`): the engine's prepared data are aligned, so big
-    data are not copied."""
-    import jax
-
+    """The data as JAX arrays in ``dtype`` on the run's device, sharing memory with the NumPy
+    buffers where JAX can (:func:`~._jax_point.to_jax_array`): the engine's prepared data are
+    aligned, so big data are not copied."""
     device = jax_device()  # None on the CPU: alias the buffer
-    out = []
-    for d in data:
-        if isinstance(d, np.ndarray):
-            if np.issubdtype(d.dtype, np.floating):
-                d = d.astype(dtype, copy=False)
-            out.append(jax.device_put(aligned_astype(d, d.dtype), device, may_alias=True))
-        else:
-            out.append(d)
-    return tuple(out)
+    return tuple(to_jax_array(d, dtype, device) for d in data)
