@@ -93,9 +93,9 @@ def ladder(
     data64 = tuple(cast_data(d, "float64") for d in data)
     evaluate = _Evaluator(loss, layout, data64, batched)
     hs = h0 / 2.0 ** np.arange(halvings + 1)
-    rows = [p[None]] * center + [line(p, v, hs), line(p, v, -hs)]
-    values, epss = evaluate(np.vstack(rows))
-    if not center:
+    sides = [line(p, v, hs), line(p, v, -hs)]
+    values, epss = evaluate(np.vstack([p[None], *sides] if center else sides))
+    if not center:  # the same layout, L(p) left NaN (its epsilon: the line's)
         values, epss = np.concatenate([[np.nan], values]), np.concatenate([epss[:1], epss])
     return Ladder(layout, p, v, hs, values, epss, evaluate)
 
