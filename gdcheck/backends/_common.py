@@ -89,12 +89,18 @@ def shadow_chunk(n_weights: int, p: int, data: tuple) -> int:
     arrays = [d for d in data if hasattr(d, "shape")]
     floats = sum(int(np.prod(np.shape(d))) for d in arrays)
     largest = max((int(s) for d in arrays for s in np.shape(d)), default=1)
-    nbytes = sum(
-        int(np.prod(np.shape(d))) * getattr(getattr(d, "dtype", None), "itemsize", 8)
-        for d in arrays
-    )
     per_item = p + INTERMEDIATES * largest + floats // 1024
-    return chunk_size(n_weights, per_item, shadow_budget(nbytes), _float_itemsize(arrays))
+    return chunk_size(n_weights, per_item, shadow_budget(nbytes_of(data)), _float_itemsize(arrays))
+
+
+def nbytes_of(data: tuple) -> int:
+    """Bytes of the arrays (NumPy, JAX or torch) among ``data``; 8 a value where the dtype has
+    no size."""
+    return sum(
+        int(np.prod(np.shape(d))) * getattr(getattr(d, "dtype", None), "itemsize", 8)
+        for d in data
+        if hasattr(d, "shape")
+    )
 
 
 def shadow_budget(data_bytes: int) -> int:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .._types import NDArray
 from ..errors import InputError
-from ._common import shadow_budget
+from ._common import nbytes_of, shadow_budget
 
 SAFETY = 1.25
 """Estimated bytes are multiplied by this before comparing with the memory available."""
@@ -125,7 +125,7 @@ def check_memory(
     """Refuse (:class:`~gdcheck.errors.InputError`) a run whose estimate exceeds the memory
     available, saying what to change; returns the estimate in bytes."""
     p, dtype, hessian = problem.layout.size, problem.dtype, problem.model.hessian is not None
-    data = sum(int(getattr(d, "nbytes", 0)) for d in problem.data)
+    data = nbytes_of(problem.data)
     need = estimate_bytes(p, steps, dtype, n_backends, hessian, record_every, data)
     have = available_bytes() if available is None else available
     if have is None or need * SAFETY <= have:
