@@ -8,7 +8,7 @@ import pytest
 
 import gdcheck
 from gdcheck import backends
-from gdcheck.check._point import FLOOR_SAMPLES, TINY_FLOOR_SAMPLES
+from gdcheck.check._perturb import FLOOR_SAMPLES, TINY_FLOOR_SAMPLES
 from gdcheck.trajectory import _floor
 from tests.conftest import backend_param
 

@@ -33,6 +33,7 @@ from ._background import BackgroundWork
 from ._diagnosis import Diagnosis, diagnose
 from ._kink import Kink, find_kink, floor_point, without_kink
 from ._on_demand import consulted, held_back_note
+from ._perturb import floor_plan, perturbed_data
 from ._witness_run import WitnessRunner
 
 POOL_WORKERS = 1
@@ -42,29 +43,9 @@ torch's and OpenBLAS's own thread pools contend for 2 cores (warm check at (1e4,
 64–72 ms with two, 45 ms with one; ``benchmarks/NOTES.md``)."""
 RTOL_SAFETY = 16.0
 ATOL_SAFETY = 64.0
-FLOOR_SAMPLES = 2
-"""Perturbations that measure the rounding floor (per entry, the larger is kept)."""
-TINY_DATA = 4096
-"""Data of at most this many elements gets :data:`TINY_FLOOR_SAMPLES` perturbations."""
-TINY_FLOOR_SAMPLES = 8
-"""Perturbations of the floor on tiny data. With few terms the random signs can cancel: one
-example, ŷ ≈ y, ``w``, ``X`` and ``y`` each moved by ±ε and the residual not at all
-(hypothesis found one along a trajectory: a 1-example, 3-feature fit whose floor came out
-1e-18 against rounding of 4e-16, in both samples). Each sample more halves the chance, and on
-tiny data a sample costs nothing."""
-
-
-def floor_samples(elements: int) -> int:
-    """How many perturbations measure the floor, for array data of ``elements`` elements (0:
-    none given, e.g. data a loss closes over, whose size is unknown: not taken for tiny)."""
-    return TINY_FLOOR_SAMPLES if 0 < elements <= TINY_DATA else FLOOR_SAMPLES
-
-
 FLOOR_SHARE = 0.01
 """An entry's floor is at least this share of its parameter's largest: a lucky small sample
 cannot make the tolerance of one entry absurdly tight."""
-SMALL_DATA = 2_000_000
-"""Data with at most this many elements is also perturbed when measuring the rounding floor."""
 NAMESPACE_HINT = (
     "write the loss against the array-API namespace: xp = gdcheck.namespace(params), then "
     "xp.sum, xp.exp, … instead of np.sum, np.exp, … so that it runs under every backend"
@@ -182,25 +163,18 @@ class PointChecker(BackgroundWork, WitnessRunner):
     ) -> NDArray:
         """ν: the reference gradient's response to relative ε-perturbations (random signs).
 
-        Per entry, the largest of :func:`floor_samples` perturbations: one sample can come out
+        Per entry, the largest of :func:`~._perturb.floor_samples` perturbations: one sample can come out
         small by chance, and each entry keeps its own floor (a large entry's rounding must
         not hide a mistake in a small one, such as the intercept).
         """
         eps = float(np.finfo(self.dtype).eps)
         flat = self.layout.flatten(tree)
-        elements = sum(a.size for a in self.data64 if isinstance(a, np.ndarray))
-        small = elements <= SMALL_DATA
+        samples, small = floor_plan(self.data64)
         floor = np.zeros_like(base)
-        for _ in range(floor_samples(elements)):
+        for _ in range(samples):
             bumped = self.layout.unflatten(flat * (1 + eps * rng.choice((-1.0, 1.0), flat.size)))
-            data = None  # the data as converted once; perturbed too when small
-            if small:
-                data = tuple(
-                    a * (1 + eps * rng.choice((-1.0, 1.0), a.shape))
-                    if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)
-                    else a
-                    for a in self.data64
-                )
+            # the data as converted once; perturbed too when small
+            data = perturbed_data(self.data64, eps, rng) if small else None
             moved = self.gradients(bumped, data, only=self.reference_name).get(self.reference_name)
             if moved is not None:
                 floor = np.maximum(floor, np.abs(moved - base))

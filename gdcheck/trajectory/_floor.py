@@ -14,7 +14,7 @@ gradient is ~1e-15 but ``ν`` is not, so a correct gradient passes there.
 
 The floor changes slowly along a trajectory (it follows the size of the terms, not the
 gradient), so it is measured at :data:`FLOOR_POINTS` steps spread over the run, one batched
-call of one backend per perturbation (:func:`~gdcheck.check._point.floor_samples`: two, eight on
+call of one backend per perturbation (:func:`~gdcheck.check._perturb.floor_samples`: two, eight on
 tiny data; the unperturbed gradients are that backend's shadow check's own rows), and each
 step takes the larger floor of the two measured steps around it. A model that knows
 its term sizes may hand them over instead (``Model(term_scale=...)``): then
@@ -31,7 +31,8 @@ import numpy as np
 from .._types import NDArray
 from ..backends._common import report_steps, steps_reported_to
 from ..backends._problem import Problem
-from ..check._point import ATOL_SAFETY, RTOL_SAFETY, SMALL_DATA, floor_samples
+from ..check._perturb import floor_plan, perturbed_data
+from ..check._point import ATOL_SAFETY, RTOL_SAFETY
 
 FLOOR_POINTS = 33
 """Steps at which the rounding floor is measured (spread evenly, first and last included)."""
@@ -84,19 +85,11 @@ def measure_floor(
             base = backend.shadow(problem, at.astype(problem.dtype)).grads.astype(np.float64)
     rng = np.random.default_rng(seed)
     eps = float(np.finfo(problem.dtype).eps)
-    elements = sum(int(np.size(a)) for a in problem.data if isinstance(a, np.ndarray))
-    small = elements <= SMALL_DATA
+    samples, small = floor_plan(problem.data)
     floor = np.zeros_like(base)
-    for _ in range(floor_samples(elements)):
+    for _ in range(samples):
         bumped = at * (1 + eps * rng.choice((-1.0, 1.0), at.shape))
-        data = None
-        if small:
-            data = tuple(
-                (a * (1 + eps * rng.choice((-1.0, 1.0), a.shape))).astype(a.dtype)
-                if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)
-                else a
-                for a in problem.data
-            )
+        data = perturbed_data(problem.data, eps, rng) if small else None
         with steps_reported_to(None):
             moved = backend.shadow(problem, bumped.astype(problem.dtype), data).grads
         floor = np.maximum(floor, np.abs(moved.astype(np.float64) - base))
