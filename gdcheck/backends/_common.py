@@ -9,6 +9,9 @@ from contextvars import ContextVar
 
 import numpy as np
 
+from .._buffers import ALIGN as ALIGN
+from .._buffers import aligned_empty as aligned_empty
+from .._buffers import copy_in_blocks
 from .._types import NDArray
 
 _STEPS: ContextVar[Callable[[int], None] | None] = ContextVar("gdcheck_steps", default=None)
@@ -121,19 +124,6 @@ def _float_itemsize(arrays: list) -> int:
     return max(sizes, default=8)
 
 
-ALIGN = 64
-"""Bytes: JAX aliases a NumPy buffer (no copy) only when it is C-contiguous and this aligned."""
-
-
-def aligned_empty(shape: tuple[int, ...], dtype: object) -> NDArray:
-    """An uninitialised C-contiguous array whose data start on an :data:`ALIGN`-byte boundary."""
-    dt = np.dtype(dtype)  # type: ignore[call-overload]
-    nbytes = int(np.prod(shape)) * dt.itemsize
-    buf = np.empty(nbytes + ALIGN, dtype=np.uint8)
-    offset = (-buf.ctypes.data) % ALIGN
-    return buf[offset : offset + nbytes].view(dt).reshape(shape)
-
-
 def aliasable(a: NDArray) -> bool:
     """Whether JAX can use ``a``'s buffer as it is (C-contiguous, :data:`ALIGN`-byte aligned)."""
     return bool(a.flags.c_contiguous) and a.ctypes.data % ALIGN == 0
@@ -141,17 +131,13 @@ def aliasable(a: NDArray) -> bool:
 
 def aligned_astype(a: NDArray, dtype: object, block_bytes: int = 64 * 2**20) -> NDArray:
     """``a`` in ``dtype``, C-contiguous and aligned: ``a`` itself when it already is, else one
-    copy written in blocks along the first axis (no temporary of ``a``'s full size)."""
+    copy written in blocks (no temporary of ``a``'s full size; a read-only file map's pages
+    are handed back as they are copied, :func:`~gdcheck._buffers.copy_in_blocks`)."""
     dt = np.dtype(dtype)  # type: ignore[call-overload]
     if a.dtype == dt and aliasable(a):
         return a
     out = aligned_empty(a.shape, dt)
-    if a.ndim == 0 or a.size == 0:
-        np.copyto(out, a, casting="unsafe")
-        return out
-    rows = max(1, block_bytes // max(1, dt.itemsize * (a.size // max(1, a.shape[0]))))
-    for start in range(0, a.shape[0], rows):
-        np.copyto(out[start : start + rows], a[start : start + rows], casting="unsafe")
+    copy_in_blocks(out, a, block_bytes)
     return out
 
 

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         X, y, notes = _dataset(args.dataset, args.model, args.standardize)
         stem = args.dataset
     else:
-        X, y, notes = _file(args.data, args.target, args.model)
+        X, y, notes = _file(args.data, args.target, args.model, args.dtype)
         stem = Path(args.data).stem
     if args.out is None:
         args.out = str(Path("reports") / f"{args.model}-{stem}")
@@ -129,10 +129,12 @@ def _dataset(name: str, model: str, standardize: bool) -> tuple[Any, Any, list[s
     return ds.X, ds.y, notes
 
 
-def _file(path: str, target: str | None, model: str) -> tuple[Any, Any, list[str]]:
+def _file(
+    path: str, target: str | None, model: str, dtype: str = "float64"
+) -> tuple[Any, Any, list[str]]:
     from .. import data
 
-    X, y, names = data.load(path, target)  # X (n, m), y (1, m)
+    X, y, names = data.load(path, target, dtype=dtype)  # X (n, m), y (1, m), the run's dtype
     where = f"data: {path}, {X.shape[1]} examples; target: {target or 'the last column'}"
     if model in ROWS_MODELS:
         features = ", ".join(names)

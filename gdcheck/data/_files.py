@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._buffers import copy_in_blocks
 from .._types import NDArray
 from ..errors import InputError
 
@@ -35,8 +36,16 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 Loaded = tuple[NDArray, NDArray, list[str]]
 
 
-def load(path: str | Path, target: str | int | None = None, *, header: bool = True) -> Loaded:
-    """Load a CSV file or a 2-D ``.npy`` file as ``X`` (n, m), ``y`` (1, m) and feature names.
+def load(
+    path: str | Path,
+    target: str | int | None = None,
+    *,
+    header: bool = True,
+    dtype: str = "float64",
+) -> Loaded:
+    """Load a CSV file or a 2-D ``.npy`` file as ``X`` (n, m), ``y`` (1, m) and feature names,
+    in ``dtype`` (``"float64"`` or ``"float32"``: the run's, so that big data are converted
+    once, here, and not copied again later).
 
     CSV: UTF-8 (a byte-order mark is dropped), separated by commas, semicolons or tabs, with a
     header row naming the columns; ``target`` is a column name or index. With ``header=False``
@@ -44,16 +53,21 @@ def load(path: str | Path, target: str | int | None = None, *, header: bool = Tr
     defaults to the last column.
 
     ``.npy``: rows are examples and ``target`` is a column index (default: the last). The file
-    is memory-mapped read-only, so ``load`` reads only its header: when it holds float64 and the
-    target is the first or last column, ``X`` and ``y`` are read-only views of the map.
+    is memory-mapped read-only: when it holds ``dtype`` and the target is the first or last
+    column, ``X`` and ``y`` are read-only views of the map and ``load`` reads only its header.
+    Otherwise X is converted block by block and the map's pages are handed back as they are
+    read (:mod:`gdcheck._buffers`), so the file is never held twice.
     """
     path = Path(path)
     _check_regular_file(path)
     suffix = path.suffix.lower()
+    if dtype not in ("float64", "float32"):
+        raise InputError(f"dtype={dtype!r}: load data as 'float64' or 'float32'.")
     if suffix == ".csv":
-        return _load_csv(path, target, header=header)
+        X, y, names = _load_csv(path, target, header=header)
+        return X.astype(dtype, copy=False), y.astype(dtype, copy=False), names
     if suffix == ".npy":
-        return _load_npy(path, target)
+        return _load_npy(path, target, np.dtype(dtype))
     raise InputError(f"data file {str(path)!r} has suffix {suffix!r}; gdcheck reads .csv and .npy.")
 
 
@@ -285,7 +299,7 @@ def _number(path: Path, line: int, name: str, cell: str, delimiter: str) -> floa
     return value
 
 
-def _load_npy(path: Path, target: str | int | None) -> Loaded:
+def _load_npy(path: Path, target: str | int | None, dtype: np.dtype) -> Loaded:
     shape = _npy_header(path)
     if len(shape) != 2 or shape[1] < 2:
         raise InputError(
@@ -314,9 +328,12 @@ def _load_npy(path: Path, target: str | int | None) -> Loaded:
         features = np.asarray(arr[:, 1:] if t == 0 else arr[:, :-1])
     else:
         features = np.asarray(arr[:, [j for j in range(k) if j != t]])
-    X = features.astype(np.float64, copy=False).T
-    y = np.asarray(arr[:, t]).astype(np.float64, copy=False).reshape(1, -1)
-    return X, y, names
+    if features.dtype != dtype:  # converted once, block by block, handing the map's pages back
+        converted = np.empty(features.shape, dtype)
+        copy_in_blocks(converted, features)
+        features = converted
+    y = np.asarray(arr[:, t]).astype(dtype, copy=False).reshape(1, -1)
+    return features.T, y, names
 
 
 def _npy_header(path: Path) -> tuple[int, ...]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .._buffers import aligned_empty, copy_in_blocks
 from .._types import Array, NDArray
 from ..array_api import namespace
 from ..errors import InputError
@@ -46,34 +47,40 @@ def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
     """Validate ``X`` (n, m) and ``y`` (1, m), and prepend the ones row: returns (n+1, m), (1, m).
 
     ``X`` keeps its floating dtype (float32 stays float32: no float64 copy of big data; ``y``
-    takes the same dtype), and
-    is read once, in column blocks, into one 64-byte-aligned C-contiguous buffer that JAX can
-    use without another copy; its finiteness is checked block by block on the way.
+    takes the same dtype), and is read once, block by block, into one 64-byte-aligned
+    C-contiguous buffer that JAX can use without another copy; its finiteness is checked on
+    the way. A read-only file map's pages are handed back as they are copied
+    (:func:`~gdcheck._buffers.copy_in_blocks`): a memory-mapped X is held once, not twice.
     """
     X = _floating(X)
     _, y = check_tutorial_data(np.broadcast_to(np.zeros((), np.float64), X.shape), y)
-    y = y.astype(X.dtype, copy=False)  # one dtype: a float64 y would make X @ r mixed-type
-    out = _aligned_empty((X.shape[0] + 1, X.shape[1]), X.dtype)
+    # one dtype (a float64 y would make X @ r mixed-type), one aligned copy: y of a file map
+    # (a column of the CLI's .npy) is read now, its pages handed back, not mapped again later
+    y_out = aligned_empty(y.shape, X.dtype)
+    copy_in_blocks(y_out, y)
+    out = aligned_empty((X.shape[0] + 1, X.shape[1]), X.dtype)
     out[0] = 1
-    width = max(1, GRAM_BLOCK_BYTES // (8 * max(1, X.shape[0])))
     bad, first, kinds = 0, None, {"NaN": False, "Inf": False}
-    for start in range(0, X.shape[1], width):
-        block = out[1:, start : start + width]
-        np.copyto(block, X[:, start : start + width])
+
+    def check(index: tuple[slice, ...], block: NDArray) -> None:
+        nonlocal bad, first
         finite = np.isfinite(block)
         if not finite.all():
             bad += int(finite.size - finite.sum())
             kinds["NaN"] |= bool(np.isnan(block).any())
             kinds["Inf"] |= bool(np.isinf(block).any())
             if first is None:
-                i, j = (int(v) for v in np.argwhere(~finite)[0])
-                first = (i, start + j)
+                at = np.argwhere(~finite)[0]  # in the block; its slices give the offsets
+                offsets = [s.start or 0 for s in (*index, slice(0))][: len(at)]
+                first = tuple(int(v) + o for v, o in zip(at, offsets, strict=True))
+
+    copy_in_blocks(out[1:], X, GRAM_BLOCK_BYTES, check)
     if bad:  # check_finite's message, found block by block
         raise InputError(
             f"X contains {bad} {' and '.join(k for k, v in kinds.items() if v)} value(s), the "
             f"first at index {first}; remove or impute them before checking gradients."
         )
-    return out, y
+    return out, y_out
 
 
 def _floating(X: Any) -> NDArray:
@@ -83,15 +90,6 @@ def _floating(X: Any) -> NDArray:
     if isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64):
         return X
     return as_float_array(X, "X")
-
-
-def _aligned_empty(shape: tuple[int, ...], dtype: Any, align: int = 64) -> NDArray:
-    """An uninitialised C-contiguous array whose data start on an ``align``-byte boundary."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
-    buf = np.empty(nbytes + align, np.uint8)
-    offset = (-buf.ctypes.data) % align
-    return buf[offset : offset + nbytes].view(dtype).reshape(shape)
 
 
 def init_params(X: NDArray, y: NDArray | None = None) -> NDArray:

@@ -1,0 +1,124 @@
+"""A memory-mapped X is held once, not twice: copying it hands the map's pages back
+(:mod:`gdcheck._buffers`), and the CLI's ``.npy`` loads in the run's dtype.
+
+Residency is read from ``/proc/self/smaps`` (the ``Rss`` of the file's own mapping): these
+tests pin the mechanism; the peak RSS it buys is measured by ``benchmarks/run.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gdcheck
+from gdcheck import _buffers
+from gdcheck.data import load
+from gdcheck.models import _linear
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="reads /proc/self/smaps"
+)
+
+
+def mapped_kib(path: Path) -> int:
+    """Resident KiB of this process's mappings of ``path``."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.fixture
+def npy(tmp_path: Path):
+    """``save(array) -> path``: the array as a ``.npy`` in ``tmp_path``."""
+
+    def save(a: np.ndarray, name: str = "x.npy") -> Path:
+        path = tmp_path / name
+        np.save(path, a)
+        return path
+
+    return save
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["C-order X", "X.T of the file"])
+def test_prepare_hands_back_the_pages_it_copied(npy, transposed: bool) -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random((4000, 600), dtype=np.float32)  # 9.6 MB: several 16 MiB-or-less blocks
+    path = npy(a.T.copy() if transposed else a)
+    X = np.load(path, mmap_mode="r")
+    X = X.T if transposed else X
+    X.sum()  # every page resident, as after a user's own pass over the data
+    assert mapped_kib(path) > 8_000
+    y = np.ones((1, X.shape[1]), np.float32)
+    out, _ = _linear.prepare(X, y)
+    assert mapped_kib(path) < 64, "the copied pages are still mapped"
+    np.testing.assert_array_equal(out[1:], X)  # the copy is whole; the map still reads
+    assert (out[0] == 1).all()
+
+
+def test_a_copy_on_write_map_keeps_its_private_changes(npy) -> None:
+    """DONTNEED would discard a mode='c' map's private pages: they are never handed back."""
+    path = npy(np.zeros((300, 2000), np.float32))
+    X = np.load(path, mmap_mode="c")
+    X[0, 0] = 7.0  # a private change, not in the file
+    out, _ = _linear.prepare(X, np.ones((1, 2000), np.float32))
+    assert X[0, 0] == 7.0 and out[1, 0] == 7.0
+    assert mapped_kib(path) > 1_000  # still mapped: nothing handed back
+
+
+def test_an_array_in_memory_is_copied_and_untouched() -> None:
+    a = np.arange(12.0).reshape(3, 4)
+    assert _buffers.read_only_map(a) is None
+    out = _buffers.aligned_empty(a.shape, np.float32)
+    _buffers.copy_in_blocks(out, a, block_bytes=8)  # one row a block
+    np.testing.assert_array_equal(out, a)
+    assert out.ctypes.data % _buffers.ALIGN == 0
+
+
+def test_blocks_run_along_the_outermost_axis_in_memory() -> None:
+    a = np.zeros((10, 1000))
+    assert _buffers.source_blocks(a, 8000 * 3)[1] == (slice(3, 6),)
+    assert _buffers.source_blocks(a.T, 8000 * 3)[1] == (slice(None), slice(3, 6))
+
+
+def test_crosscheck_of_a_mapped_x_leaves_it_unmapped(npy) -> None:
+    """The whole cross-check reads the map once: nothing after ``prepare`` maps it again."""
+    rng = np.random.default_rng(1)
+    Xa = rng.random((20, 50_000), dtype=np.float32)  # 4 MB
+    y = (rng.standard_normal(20) @ Xa + 1).astype(np.float32)[None, :]
+    path = npy(Xa)
+    X = np.load(path, mmap_mode="r")
+    run = gdcheck.crosscheck(
+        gdcheck.models.linear_regression(),
+        X,
+        y,
+        lr=0.05,
+        steps=5,
+        dtype="float32",
+        backends=["numpy"],
+    )
+    assert run.passed
+    assert mapped_kib(path) < 64
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_npy_loads_in_the_run_dtype(npy, dtype: str) -> None:
+    a = np.random.default_rng(2).random((500, 4), dtype=np.float32)
+    X, y, _ = load(npy(a), dtype=dtype)
+    assert X.dtype == y.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(X, a[:, :-1].T.astype(dtype))
+    np.testing.assert_array_equal(y[0], a[:, -1].astype(dtype))
+    if dtype == "float32":  # the file's own dtype: a view of the map, nothing copied
+        assert not X.flags.writeable and not X.flags.owndata
+
+
+def test_load_refuses_another_dtype(npy) -> None:
+    with pytest.raises(gdcheck.errors.InputError, match="'float64' or 'float32'"):
+        load(npy(np.zeros((3, 2))), dtype="float16")
