@@ -67,6 +67,22 @@ def test_a_diverged_run_does_not_converge(tutorial):
     assert "exceeds 1" in c.text
 
 
+def test_the_best_step_at_the_bound_is_not_told_to_use_lr_auto():
+    """Features far from zero make κ huge, so 2/(λmin+λmax) itself sits at 2/λmax: the verdict
+    says why and what helps (standardising), not "--lr auto" to a run that already used it."""
+    rng = np.random.default_rng(3)
+    X = 50 + rng.random((3, 400))
+    y = (rng.standard_normal(3) @ X + 2)[None, :]
+    model = gdcheck.models.linear_regression()
+    eig = gdcheck.crosscheck(model, X, y, steps=1, backends="numpy").eigenvalues
+    lr, low, top = best_lr(eig)
+    run = gdcheck.crosscheck(model, X, y, lr=lr, steps=50, backends="numpy")
+    c = run.convergence
+    assert not c.converged and c.oscillating
+    assert "already the best fixed step" in c.text and "--lr auto" not in c.text
+    assert f"κ = λmax/λmin = {top / low:.3g}" in c.text and "--standardize" in c.text
+
+
 @pytest.mark.parametrize(("lr", "lr_text", "bound_text"), BOUND_CASES)
 def test_verdict_numbers_show_the_comparison(tutorial, lr, lr_text, bound_text):
     model = gdcheck.models.linear_regression()

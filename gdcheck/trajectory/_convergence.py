@@ -221,7 +221,16 @@ def convergence(result: Any) -> Convergence:
 def _bound_advice(result: Any) -> str:
     if result.eigenvalues is None or result.lr_bound is None:
         return ""
-    lr, _, _ = best_lr(result.eigenvalues)
+    lr, low, top = best_lr(result.eigenvalues)
+    if abs(result.config.lr - lr) <= 1e-9 * lr:  # already the best step (--lr auto): say why
+        kappa = top / low  # it is still this slow, and what changes that
+        return (
+            f" lr = 2/(λmin+λmax) is already the best fixed step: with κ = λmax/λmin = "
+            f"{kappa:.3g} no fixed step contracts faster than ρ = (κ−1)/(κ+1) = "
+            f"{_g((kappa - 1) / (kappa + 1))}, and it sits at the bound because κ is large. "
+            "Make κ smaller (standardise the features: --standardize, crosscheck(..., "
+            "standardize=True)) or take more steps."
+        )
     bound, best = apart(result.lr_bound, lr)
     now, bound_again = apart(result.config.lr, result.lr_bound)
     bound = max(bound, bound_again, key=len)
