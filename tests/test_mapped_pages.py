@@ -48,9 +48,12 @@ def npy(tmp_path: Path):
 
 
 @pytest.mark.parametrize("transposed", [False, True], ids=["C-order X", "X.T of the file"])
-def test_prepare_hands_back_the_pages_it_copied(npy, transposed: bool) -> None:
+def test_prepare_hands_back_the_pages_it_copied(
+    npy, transposed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_linear, "GRAM_BLOCK_BYTES", 2**20)  # ten blocks, not one
     rng = np.random.default_rng(0)
-    a = rng.random((4000, 600), dtype=np.float32)  # 9.6 MB: several 16 MiB-or-less blocks
+    a = rng.random((4000, 600), dtype=np.float32)  # 9.6 MB
     path = npy(a.T.copy() if transposed else a)
     X = np.load(path, mmap_mode="r")
     X = X.T if transposed else X
@@ -61,6 +64,23 @@ def test_prepare_hands_back_the_pages_it_copied(npy, transposed: bool) -> None:
     assert mapped_kib(path) < 64, "the copied pages are still mapped"
     np.testing.assert_array_equal(out[1:], X)  # the copy is whole; the map still reads
     assert (out[0] == 1).all()
+
+
+def test_a_map_at_an_odd_file_offset(tmp_path: Path) -> None:
+    """np.memmap maps from the allocation boundary below its offset: the pages handed back are
+    the array's own, found from that boundary, not from the array's first byte."""
+    import mmap
+
+    a = np.random.default_rng(4).random((50, 3000))  # 1.2 MB of float64
+    head = 3 * mmap.ALLOCATIONGRANULARITY + 104  # neither page- nor 8-byte-of-page aligned
+    path = tmp_path / "raw.bin"
+    path.write_bytes(b"\0" * head + a.tobytes())
+    X = np.memmap(path, np.float64, mode="r", offset=head, shape=a.shape)
+    X.sum()
+    out, _ = _linear.prepare(X, np.ones((1, 3000)))
+    assert mapped_kib(path) < 64
+    np.testing.assert_array_equal(out[1:], a)
+    np.testing.assert_array_equal(X, a)  # the map reads the same after its pages went back
 
 
 def test_a_copy_on_write_map_keeps_its_private_changes(npy) -> None:
