@@ -66,6 +66,9 @@ def data(n: int, m: int, dtype: str, memmap: bool) -> tuple[np.ndarray, np.ndarr
         writer.start()
         writer.join()
         if writer.exitcode != 0:
+            for leftover in (path, path + ".y.npy"):
+                if os.path.exists(leftover):
+                    os.unlink(leftover)
             raise RuntimeError(f"writing {path} failed (exit code {writer.exitcode})")
         y = np.load(path + ".y.npy")
         os.unlink(path + ".y.npy")

@@ -43,13 +43,24 @@ def aligned_empty(shape: tuple[int, ...], dtype: Any, align: int = ALIGN) -> NDA
 
 def source_blocks(a: NDArray, block_bytes: int = BLOCK_BYTES) -> list[tuple[slice, ...]]:
     """Indices cutting ``a`` (ndim ≥ 1) into blocks of about ``block_bytes`` along its outermost
-    axis in memory, the one of largest stride (the rows of a C-ordered array, the columns of a
-    transposed one): each block's bytes then lie in a span no other block reaches into."""
-    axis = int(np.argmax([abs(s) for s in a.strides])) if a.ndim > 1 else 0
+    axis in memory, the one of largest stride among those longer than 1 (the rows of a C-ordered
+    array, the columns of a transposed one): each block's bytes then lie in a span no other
+    block reaches into. Where one index along that axis holds more than ``block_bytes`` (a
+    2-D array of few long rows), each index is cut along the other axis as well."""
+    longer = [i for i in range(a.ndim) if a.shape[i] > 1] or [0]
+    axis = max(longer, key=lambda i: abs(a.strides[i]))
     per_index = (a.size // max(1, a.shape[axis])) * a.itemsize
-    step = max(1, block_bytes // max(1, per_index))
     lead = (slice(None),) * axis
-    return [(*lead, slice(s, s + step)) for s in range(0, a.shape[axis], step)]
+    if per_index <= block_bytes or a.ndim != 2:
+        step = max(1, block_bytes // max(1, per_index))
+        return [(*lead, slice(s, s + step)) for s in range(0, a.shape[axis], step)]
+    inner, step = 1 - axis, max(1, block_bytes // a.itemsize)
+    blocks = []
+    for s in range(a.shape[axis]):
+        for t in range(0, a.shape[inner], step):
+            pair = [slice(s, s + 1), slice(t, t + step)]
+            blocks.append((pair[0], pair[1]) if axis == 0 else (pair[1], pair[0]))
+    return blocks
 
 
 def copy_in_blocks(
@@ -71,6 +82,13 @@ def copy_in_blocks(
             release_pages(mapped, src[index])
         if each is not None:
             each(index, dst[index])
+
+
+def hand_back(view: NDArray) -> int:
+    """:func:`release_pages` of ``view`` when it is a view of a read-only file map (else 0):
+    for a reader that is done with a block (a standardisation, say) but is not a copy."""
+    mapped = read_only_map(view)
+    return 0 if mapped is None else release_pages(mapped, view)
 
 
 def read_only_map(a: Any) -> tuple[mmap.mmap, int] | None:

@@ -83,6 +83,21 @@ def test_the_best_step_at_the_bound_is_not_told_to_use_lr_auto():
     assert f"κ = λmax/λmin = {top / low:.3g}" in c.text and "--standardize" in c.text
 
 
+def test_a_collinear_feature_is_a_flat_direction_not_a_divergence():
+    """eigvalsh of a singular X Xᵀ gives λmin ≈ −1e-16 λmax; |1 − ηλ| > 1 there is rounding,
+    not divergence: ρ is 1 (no step moves along it) and the run converges."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 200))
+    X = np.vstack([x, x, rng.standard_normal((1, 200))])
+    y = (X.sum(0) + 1)[None]
+    model = gdcheck.models.linear_regression()
+    eig = gdcheck.crosscheck(model, X, y, steps=1, backends="numpy").eigenvalues
+    assert eig.min() <= 0  # the rounding this test is about
+    c = gdcheck.crosscheck(model, X, y, lr=best_lr(eig)[0], steps=20, backends="numpy").convergence
+    assert c.converged and not c.diverged and c.rho == 1
+    assert "flat direction" in c.text and "diverges" not in c.text
+
+
 @pytest.mark.parametrize(("lr", "lr_text", "bound_text"), BOUND_CASES)
 def test_verdict_numbers_show_the_comparison(tutorial, lr, lr_text, bound_text):
     model = gdcheck.models.linear_regression()

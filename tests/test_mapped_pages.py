@@ -142,3 +142,80 @@ def test_npy_loads_in_the_run_dtype(npy, dtype: str) -> None:
 def test_load_refuses_another_dtype(npy) -> None:
     with pytest.raises(gdcheck.errors.InputError, match="'float64' or 'float32'"):
         load(npy(np.zeros((3, 2))), dtype="float16")
+
+
+def test_a_block_never_exceeds_its_bytes_for_few_long_rows() -> None:
+    """One row of a (1, m) or (4, m) X can be bigger than a block: it is cut along m too."""
+    assert _buffers.source_blocks(np.zeros((1, 100)), 80) == [
+        (slice(None), slice(s, s + 10)) for s in range(0, 100, 10)
+    ]
+    blocks = _buffers.source_blocks(np.zeros((4, 100)), 80)
+    assert len(blocks) == 40 and blocks[11] == (slice(1, 2), slice(10, 20))
+    assert _buffers.source_blocks(np.zeros((4, 100)).T, 80)[11] == (slice(10, 20), slice(1, 2))
+
+
+@pytest.mark.parametrize("dtype", ["int32", ">f8", "float16"])
+def test_other_dtypes_are_cast_in_the_one_copy(npy, dtype: str) -> None:
+    """Integers, big-endian and half floats become float64 as the block is copied: no
+    float64 copy of the whole map first, and the map's pages go back."""
+    a = np.random.default_rng(5).integers(0, 100, (300, 4000)).astype(dtype)
+    path = npy(a)
+    X = np.load(path, mmap_mode="r")
+    X.sum(dtype=np.float64)
+    out, y = _linear.prepare(X, np.ones((1, 4000)))
+    assert out.dtype == y.dtype == np.float64
+    assert mapped_kib(path) < 64
+    np.testing.assert_array_equal(out[1:], a.astype(np.float64))
+
+
+def test_ridge_prepares_as_the_tutorial_does(npy) -> None:
+    a = np.random.default_rng(6).random((50, 20_000), dtype=np.float32)
+    path = npy(a)
+    X = np.load(path, mmap_mode="r")
+    X.sum()
+    out, _ = gdcheck.models.ridge().prepare(X, np.ones((1, 20_000), np.float32))
+    assert mapped_kib(path) < 64
+    np.testing.assert_array_equal(out[1:], a)
+    assert (out[0] == 1).all()
+
+
+def test_standardising_a_map_hands_its_pages_back(npy) -> None:
+    from gdcheck.trajectory._prepare import user_data
+
+    a = np.random.default_rng(7).random((20_000, 30))  # rows layout, as the CLI's file
+    path = npy(a)
+    X = np.load(path, mmap_mode="r")
+    model = gdcheck.models.linear_regression()
+    (Z, _), scaling = user_data(model, (X.T, a[:, 0][None, :]), standardize=True)
+    assert scaling is not None and scaling.standardized
+    assert mapped_kib(path) < 64
+    np.testing.assert_allclose(Z.mean(axis=1), 0, atol=1e-12)
+
+
+def test_a_middle_target_column_is_read_once(npy) -> None:
+    a = np.random.default_rng(8).random((20_000, 6), dtype=np.float32)
+    path = npy(a)
+    X, y, names = load(path, target=2, dtype="float32")
+    assert mapped_kib(path) < 64  # X is a copy, read once; y is read when it is used
+    assert names == ["x0", "x1", "x3", "x4", "x5"] and X.dtype == np.float32
+    np.testing.assert_array_equal(X, np.delete(a, 2, axis=1).T)
+    np.testing.assert_array_equal(y[0], a[:, 2])
+
+
+def test_load_takes_a_numpy_dtype_too(npy) -> None:
+    X, y, _ = load(npy(np.ones((4, 3), np.float32)), dtype=np.float32)
+    assert X.dtype == y.dtype == np.float32
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_the_first_nan_is_the_row_major_first_whatever_the_blocks(
+    order: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_linear, "GRAM_BLOCK_BYTES", 64)  # many blocks, either way round
+    X = np.asfortranarray(np.ones((20, 30))) if order == "F" else np.ones((20, 30))
+    for i, j in [(9, 10), (11, 7), (17, 8)]:
+        X[i, j] = np.nan
+    with pytest.raises(
+        gdcheck.errors.InputError, match=r"3 NaN value\(s\), the first at index \(9, 10\)"
+    ):
+        _linear.prepare(X, np.ones((1, 30)))

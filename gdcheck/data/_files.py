@@ -17,6 +17,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def load(
     target: str | int | None = None,
     *,
     header: bool = True,
-    dtype: str = "float64",
+    dtype: Any = "float64",
 ) -> Loaded:
     """Load a CSV file or a 2-D ``.npy`` file as ``X`` (n, m), ``y`` (1, m) and feature names,
     in ``dtype`` (``"float64"`` or ``"float32"``: the run's, so that big data are converted
@@ -61,8 +62,12 @@ def load(
     path = Path(path)
     _check_regular_file(path)
     suffix = path.suffix.lower()
+    try:
+        dtype = np.dtype(dtype).name  # "float32", np.float32 and np.dtype("float32") alike
+    except TypeError:
+        dtype = repr(dtype)
     if dtype not in ("float64", "float32"):
-        raise InputError(f"dtype={dtype!r}: load data as 'float64' or 'float32'.")
+        raise InputError(f"dtype={dtype}: load data as 'float64' or 'float32'.")
     if suffix == ".csv":
         X, y, names = _load_csv(path, target, header=header)
         return X.astype(dtype, copy=False), y.astype(dtype, copy=False), names
@@ -326,12 +331,14 @@ def _load_npy(path: Path, target: str | int | None, dtype: np.dtype) -> Loaded:
     names = [f"x{j}" for j in range(k) if j != t]
     if t in (0, k - 1):  # a view of the map: nothing read yet
         features = np.asarray(arr[:, 1:] if t == 0 else arr[:, :-1])
-    else:
-        features = np.asarray(arr[:, [j for j in range(k) if j != t]])
-    if features.dtype != dtype:  # converted once, block by block, handing the map's pages back
-        converted = np.empty(features.shape, dtype)
-        copy_in_blocks(converted, features)
-        features = converted
+        if features.dtype != dtype:  # converted once, block by block, the map's pages handed back
+            converted = np.empty(features.shape, dtype)
+            copy_in_blocks(converted, features)
+            features = converted
+    else:  # the columns either side of the target, in dtype, block by block
+        features = np.empty((shape[0], k - 1), dtype)
+        copy_in_blocks(features[:, :t], arr[:, :t])
+        copy_in_blocks(features[:, t:], arr[:, t + 1 :])
     y = np.asarray(arr[:, t]).astype(dtype, copy=False).reshape(1, -1)
     return features.T, y, names
 

@@ -46,19 +46,20 @@ __all__ = [
 def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
     """Validate ``X`` (n, m) and ``y`` (1, m), and prepend the ones row: returns (n+1, m), (1, m).
 
-    ``X`` keeps its floating dtype (float32 stays float32: no float64 copy of big data; ``y``
-    takes the same dtype), and is read once, block by block, into one 64-byte-aligned
+    ``X`` keeps its floating dtype (float32 stays float32: no float64 copy of big data;
+    integers and other floats become float64; ``y`` takes the same dtype), and is read once, block by block, into one 64-byte-aligned
     C-contiguous buffer that JAX can use without another copy; its finiteness is checked on
     the way. A read-only file map's pages are handed back as they are copied
     (:func:`~gdcheck._buffers.copy_in_blocks`): a memory-mapped X is held once, not twice.
     """
     X = _floating(X)
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     _, y = check_tutorial_data(np.broadcast_to(np.zeros((), np.float64), X.shape), y)
     # one dtype (a float64 y would make X @ r mixed-type), one aligned copy: y of a file map
     # (a column of the CLI's .npy) is read now, its pages handed back, not mapped again later
-    y_out = aligned_empty(y.shape, X.dtype)
+    y_out = aligned_empty(y.shape, dtype)
     copy_in_blocks(y_out, y)
-    out = aligned_empty((X.shape[0] + 1, X.shape[1]), X.dtype)
+    out = aligned_empty((X.shape[0] + 1, X.shape[1]), dtype)
     out[0] = 1
     bad, first, kinds = 0, None, {"NaN": False, "Inf": False}
 
@@ -69,10 +70,10 @@ def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
             bad += int(finite.size - finite.sum())
             kinds["NaN"] |= bool(np.isnan(block).any())
             kinds["Inf"] |= bool(np.isinf(block).any())
-            if first is None:
-                at = np.argwhere(~finite)[0]  # in the block; its slices give the offsets
-                offsets = [s.start or 0 for s in (*index, slice(0))][: len(at)]
-                first = tuple(int(v) + o for v, o in zip(at, offsets, strict=True))
+            at = np.argwhere(~finite)[0]  # in the block; its slices give the offsets
+            offsets = [s.start or 0 for s in (*index, slice(0))][: len(at)]
+            here = tuple(int(v) + o for v, o in zip(at, offsets, strict=True))
+            first = here if first is None else min(first, here)  # row-major first of all
 
     copy_in_blocks(out[1:], X, GRAM_BLOCK_BYTES, check)
     if bad:  # check_finite's message, found block by block
@@ -84,10 +85,12 @@ def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
 
 
 def _floating(X: Any) -> NDArray:
-    """``X`` as a NumPy array in its own floating dtype (others go through ``as_float_array``)."""
+    """``X`` as a NumPy array of real numbers, not copied: ``prepare`` reads it block by block
+    into float32 or float64 (its own, else float64); other inputs go through
+    ``as_float_array``, which says what is wrong with them."""
     if hasattr(X, "detach"):
         X = X.detach().cpu().numpy()
-    if isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64):
+    if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
         return X
     return as_float_array(X, "X")
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
 
 import numpy as np
 
 from .._types import Array, NDArray
 from ..array_api import namespace
 from ..errors import InputError, InputTypeError
-from ..validation import check_tutorial_data
+from ._linear import prepare
 from ._model import Model
 
 __all__ = ["ridge"]
@@ -70,11 +69,6 @@ def ridge(alpha: float = 0.1) -> Model:
             "squares); the default is 0.1."
         )
 
-    def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
-        """Validate ``X`` (n, m) and ``y`` (1, m) and prepend the ones row: (n+1, m), (1, m)."""
-        X, y = check_tutorial_data(X, y)
-        return np.vstack([np.ones((1, X.shape[1])), X]), y
-
     def init(X: NDArray, y: NDArray) -> NDArray:
         """:math:`w_0 = 0`, shape (n+1, 1), in the dtype of ``X``."""
         return np.zeros((X.shape[0], 1), dtype=X.dtype)
@@ -115,7 +109,7 @@ def ridge(alpha: float = 0.1) -> Model:
         loss=loss,
         grad=grad,
         init=init,
-        prepare=prepare,
+        prepare=prepare,  # the tutorial's: the ones row, X read once (a map's pages handed back)
         optimum=optimum,
         hessian=hessian,
         description=f"ridge regression, alpha={alpha:g} (intercept not penalised), tutorial layout",

@@ -69,6 +69,10 @@ class Convergence:
 def contraction(lr: float, eigenvalues: NDArray) -> float:
     r""":math:`\rho = \max_i |1 - \eta\lambda_i|`: the error's shrink factor per SGD step."""
     lam = np.asarray(eigenvalues, np.float64)
+    top = float(lam.max()) if lam.size else 0.0
+    # a flat direction (λ ≈ 0, negative only by rounding: eigvalsh of a singular X Xᵀ gives
+    # −1e-16·λmax) never moves, whatever η: |1 − ηλ| = 1 there, not "> 1, diverging"
+    lam = np.where(np.abs(lam) <= max(top, 0.0) * 1e-12, 0.0, lam)
     return float(np.max(np.abs(1.0 - lr * lam)))
 
 
@@ -172,6 +176,8 @@ def convergence(result: Any) -> Convergence:
         rho: float | None = contraction(cfg.lr, result.eigenvalues)
         source = "max|1 − lr·λ| over the Hessian's eigenvalues"
         top = float(np.max(result.eigenvalues))
+        if np.any(np.abs(result.eigenvalues) <= max(top, 0.0) * 1e-12):
+            source += "; 1 from a flat direction, λ ≈ 0, along which no step moves"
         oscillating = abs(cfg.lr * top - 2.0) <= 2.0 * AT_BOUND
     else:
         rho, source = _measured_rho(d, at), "measured over the last quarter of the run"
@@ -222,7 +228,8 @@ def _bound_advice(result: Any) -> str:
     if result.eigenvalues is None or result.lr_bound is None:
         return ""
     lr, low, top = best_lr(result.eigenvalues)
-    if abs(result.config.lr - lr) <= 1e-9 * lr:  # already the best step (--lr auto): say why
+    at_bound = 2 * low / (low + top) <= 2 * AT_BOUND  # the best step itself sits at 2/λmax
+    if at_bound and abs(result.config.lr - lr) <= 1e-9 * lr:  # --lr auto there: say why
         kappa = top / low  # it is still this slow, and what changes that
         return (
             f" lr = 2/(λmin+λmax) is already the best fixed step: with κ = λmax/λmin = "

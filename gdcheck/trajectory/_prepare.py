@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .._buffers import hand_back
 from .._types import NDArray
 from ..errors import InputError
 
@@ -202,11 +203,13 @@ def _moments(X: NDArray, axis: int) -> tuple[NDArray, NDArray]:
 
 def _standardized(X: NDArray, means: NDArray, scales: NDArray, axis: int, dtype: Any) -> NDArray:
     r""":math:`(x - \mu)/\sigma` in ``dtype``, computed in float64 block by block (elementwise:
-    the same numbers as on one float64 copy)."""
+    the same numbers as on one float64 copy). A read-only file map's pages are handed back as
+    each block is done (:func:`~gdcheck._buffers.hand_back`): the map is not held beside Z."""
     mu, sigma = np.expand_dims(means, axis), np.expand_dims(scales, axis)
     out = np.empty(X.shape, dtype)
     for b in _example_blocks(X, axis):
         out[b] = (np.asarray(X[b], np.float64) - mu) / sigma
+        hand_back(X[b])
     return out
 
 
