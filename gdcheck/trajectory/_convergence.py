@@ -44,6 +44,10 @@ float32 cannot resolve a relative distance much below ~1e-6 on a well-conditione
 AT_BOUND = 1e-3
 """|η·λmax − 2| below this (relative to 2) is "at the stability bound": ρ ≈ 1, oscillating."""
 
+FLAT = 1e-12
+"""An eigenvalue with |λ| ≤ FLAT·λmax is a flat direction: zero but for the rounding of
+``eigvalsh`` (a singular X Xᵀ gives −1e-16·λmax). No step moves along it, whatever η."""
+
 
 @dataclass(frozen=True)
 class Convergence:
@@ -69,11 +73,15 @@ class Convergence:
 def contraction(lr: float, eigenvalues: NDArray) -> float:
     r""":math:`\rho = \max_i |1 - \eta\lambda_i|`: the error's shrink factor per SGD step."""
     lam = np.asarray(eigenvalues, np.float64)
-    top = float(lam.max()) if lam.size else 0.0
-    # a flat direction (λ ≈ 0, negative only by rounding: eigvalsh of a singular X Xᵀ gives
-    # −1e-16·λmax) never moves, whatever η: |1 − ηλ| = 1 there, not "> 1, diverging"
-    lam = np.where(np.abs(lam) <= max(top, 0.0) * 1e-12, 0.0, lam)
+    lam = np.where(flat_directions(lam), 0.0, lam)  # |1 − ηλ| = 1 there, not "> 1, diverging"
     return float(np.max(np.abs(1.0 - lr * lam)))
+
+
+def flat_directions(eigenvalues: NDArray) -> NDArray:
+    """Which eigenvalues are flat directions (:data:`FLAT`), as a boolean array."""
+    lam = np.asarray(eigenvalues, np.float64)
+    top = max(float(lam.max()), 0.0) if lam.size else 0.0
+    return np.abs(lam) <= top * FLAT
 
 
 def best_lr(eigenvalues: NDArray) -> tuple[float, float, float]:
@@ -87,7 +95,7 @@ def best_lr(eigenvalues: NDArray) -> tuple[float, float, float]:
             "--lr auto: the model's Hessian has no positive eigenvalue, so no step size "
             "contracts; pass --lr VALUE."
         )
-    positive = lam[lam > top * 1e-12]
+    positive = lam[(lam > 0) & ~flat_directions(lam)]
     low = float(positive.min())
     return 2.0 / (low + top), low, top
 
@@ -176,7 +184,7 @@ def convergence(result: Any) -> Convergence:
         rho: float | None = contraction(cfg.lr, result.eigenvalues)
         source = "max|1 − lr·λ| over the Hessian's eigenvalues"
         top = float(np.max(result.eigenvalues))
-        if np.any(np.abs(result.eigenvalues) <= max(top, 0.0) * 1e-12):
+        if flat_directions(result.eigenvalues).any():
             source += "; 1 from a flat direction, λ ≈ 0, along which no step moves"
         oscillating = abs(cfg.lr * top - 2.0) <= 2.0 * AT_BOUND
     else:
