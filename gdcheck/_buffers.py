@@ -58,8 +58,8 @@ def source_blocks(a: NDArray, block_bytes: int = BLOCK_BYTES) -> list[tuple[slic
     blocks = []
     for s in range(a.shape[axis]):
         for t in range(0, a.shape[inner], step):
-            pair = [slice(s, s + 1), slice(t, t + step)]
-            blocks.append((pair[0], pair[1]) if axis == 0 else (pair[1], pair[0]))
+            outer, cut = slice(s, s + 1), slice(t, t + step)
+            blocks.append((outer, cut) if axis == 0 else (cut, outer))
     return blocks
 
 

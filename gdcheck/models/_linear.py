@@ -47,16 +47,16 @@ def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
     """Validate ``X`` (n, m) and ``y`` (1, m), and prepend the ones row: returns (n+1, m), (1, m).
 
     ``X`` keeps its floating dtype (float32 stays float32: no float64 copy of big data;
-    integers and other floats become float64; ``y`` takes the same dtype), and is read once, block by block, into one 64-byte-aligned
-    C-contiguous buffer that JAX can use without another copy; its finiteness is checked on
-    the way. A read-only file map's pages are handed back as they are copied
+    integers and other floats become float64; ``y`` takes the same dtype), and is read once,
+    block by block, into one 64-byte-aligned C-contiguous buffer that JAX can use without
+    another copy; its finiteness is checked on the way. A read-only file map's pages are handed back as they are copied
     (:func:`~gdcheck._buffers.copy_in_blocks`): a memory-mapped X is held once, not twice.
     """
     X = _floating(X)
     dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     _, y = check_tutorial_data(np.broadcast_to(np.zeros((), np.float64), X.shape), y)
-    # one dtype (a float64 y would make X @ r mixed-type), one aligned copy: y of a file map
-    # (a column of the CLI's .npy) is read now, its pages handed back, not mapped again later
+    # y in X's dtype (a float64 y would make X @ r mixed-type), copied once, aligned: the
+    # backends share it as they share X, and a y read from a file map is not mapped again
     y_out = aligned_empty(y.shape, dtype)
     copy_in_blocks(y_out, y)
     out = aligned_empty((X.shape[0] + 1, X.shape[1]), dtype)
