@@ -34,7 +34,10 @@ across the kink, are not applicable.
 
 Where it runs: at the given point when its rounding floor is measured (yours did not agree at
 once), or when yours agreed at once but a witness disagrees with autodiff; the random nearby
-points are smooth with probability 1 and are not probed. The reference gradients are float64
+points are smooth with probability 1 and are not probed. Before the four gradients, five
+values of the loss screen the given point (:func:`looks_smooth`): where the loss is smooth
+along a random line through it, no kink lies within reach of the floor's perturbations, and
+the probe is skipped. The reference gradients are float64
 whatever the dtype. Not probed without autodiff (a witness is then the reference). An entry
 whose jumps cancel along every look is not named; the point is still not judged.
 """
@@ -64,6 +67,15 @@ too (a second and third look at which entries jump, for free)."""
 LOOKS = 3
 """Directions looked along once the first finds a kink: an entry that two kinks move by
 opposite jumps can read smooth along one direction, rarely along three."""
+SCREEN_STEP = 1e-5
+"""h: the screen's step relative to the parameters' scale. Far above the floor's relative ε,
+so that a kink its perturbations can cross lies on the screen's line within ``k·h``; small
+enough that the fourth-order term of the loss (~``k³h⁴``) stays below :data:`SCREEN_NOISE`
+ε of it."""
+SCREEN_NOISE = 1e3
+"""The screen reads the loss as smooth when the kink part of its second differences is below
+this many ε of the loss's largest value. Rounding in the five loss values stays below it; a
+kink of one term in 10⁶ at the point adds ~10⁻⁶·h of the loss, ~5·10⁴ ε."""
 MAX_LISTED = 8
 NOT_APPLICABLE = (
     "not applicable (kink): it steps across the kink, so its estimate is one side's, not "
@@ -127,6 +139,41 @@ def _block_max(layout: ParamLayout, values: NDArray) -> NDArray:
         out[start : start + size] = float(np.abs(values[start : start + size]).max(initial=0.0))
         start += size
     return out
+
+
+def looks_smooth(
+    losses_at: Callable[[NDArray], NDArray], layout: ParamLayout, flat: NDArray, seed: int
+) -> bool:
+    r"""Is the loss smooth around ``flat`` along one random line? Five float64 loss values,
+    ``losses_at(points)`` for points (5, p), one loss per row.
+
+    With ``s`` a random direction of :data:`SCREEN_STEP` times each entry's scale and
+    :math:`D(c) = f(p + cs) + f(p - cs) - 2f(p)`, a smooth loss has
+    :math:`D(c) = c^2 S + O(c^4)`; a kink at ``p`` adds :math:`cK`, ``K`` the jump of the
+    directional derivative. From ``c = 1`` and ``c = k``,
+
+    .. math:: \hat K = \frac{k^2 D(1) - D(k)}{k^2 - k},
+
+    and the loss reads smooth when :math:`|\hat K| \le` :data:`SCREEN_NOISE` ε
+    :math:`\max |f|`. A kink anywhere on the line within ``k·s`` of ``p`` bends ``D`` too, so
+    "not smooth" sends the point to :func:`find_kink`, as does a loss that raises, is not a
+    finite scalar, or rounds coarser than that (one computed in float32). ``seed``: the
+    screen's own generator, so that the probe's draws stay those it makes without the screen.
+    """
+    rng = np.random.default_rng(seed)
+    step = SCREEN_STEP * _scale(layout, flat) * rng.standard_normal(flat.size)
+    k = STEP_RATIO
+    points = flat + np.array([0.0, 1.0, -1.0, k, -k])[:, None] * step
+    try:
+        values = np.asarray(losses_at(points), dtype=np.float64)
+    except Exception:  # a loss that cannot run here, or not a scalar: the full probe decides
+        return False
+    if values.shape != (5,) or not np.isfinite(values).all():
+        return False
+    f0, f1, f_1, fk, f_k = (float(v) for v in values)
+    d1, dk = f1 + f_1 - 2 * f0, fk + f_k - 2 * f0
+    kink = (k * k * d1 - dk) / (k * k - k)
+    return abs(kink) <= SCREEN_NOISE * float(np.finfo(np.float64).eps) * float(np.abs(values).max())
 
 
 def find_kink(

@@ -16,6 +16,7 @@ point's diagnosis. The witnesses run on a background thread (:meth:`PointChecker
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 from collections.abc import Callable, Mapping
@@ -31,7 +32,7 @@ from ..errors import InputError
 from ..params import ParamLayout
 from ._background import BackgroundWork
 from ._diagnosis import Diagnosis, diagnose
-from ._kink import Kink, find_kink, floor_point, without_kink
+from ._kink import Kink, find_kink, floor_point, looks_smooth, without_kink
 from ._on_demand import consulted, held_back_note
 from ._perturb import floor_plan, perturbed_data
 from ._witness_run import WitnessRunner
@@ -275,10 +276,13 @@ class PointChecker(BackgroundWork, WitnessRunner):
     def _kink(
         self, tree: dict[str, NDArray], ref: NDArray, floor: NDArray, rng: np.random.Generator
     ) -> tuple[Kink | None, NDArray]:
-        """The kink at ``tree`` (:func:`._kink.find_kink`, four reference gradients) and the
-        rounding floor to use: at a kink, the floor measured beside it
-        (:func:`._kink.floor_point`), since the floor at the kink measures the jumps."""
+        """The kink at ``tree`` (:func:`._kink.find_kink`, four reference gradients, unless five
+        losses find it smooth: :func:`._kink.looks_smooth`) and the rounding floor to use: at a
+        kink, the floor measured beside it (:func:`._kink.floor_point`), since the floor at the
+        kink measures the jumps."""
         flat = self.layout.flatten(tree)
+        if looks_smooth(self._losses_at, self.layout, flat, seed=len(self.notes) + 13):
+            return None, floor
         kink = find_kink(self._reference_at, self.layout, flat, ref, self.dtype, rng, floor)
         if kink is None:
             return None, floor
@@ -288,6 +292,18 @@ class PointChecker(BackgroundWork, WitnessRunner):
             return kink, floor
         kink.floor_beside = True
         return kink, self.rounding_floor(self.layout.unflatten(beside), base, rng)
+
+    def _losses_at(self, flats: NDArray) -> NDArray:
+        """The float64 loss at each row of ``flats``: one batched torch pass where torch is the
+        reference (one read of the data for every row), else NumPy's, row by row."""
+        if self.reference_name == "torch":
+            from ..backends.torch_backend import losses_torch
+
+            with contextlib.suppress(Exception):  # a loss vmap cannot batch: NumPy's, below
+                native = self.converted["torch"].result()
+                return losses_torch(self.loss, self.layout, flats, native)
+        loss = self.numpy_loss()
+        return np.array([float(loss(row)) for row in flats])
 
     def _is_given(self, tree: dict[str, NDArray]) -> bool:
         """Is ``tree`` the first point compared? Only it is probed for a kink: the random

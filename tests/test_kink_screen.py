@@ -1,0 +1,131 @@
+"""The kink probe's screen (:func:`gdcheck.check._kink.looks_smooth`): five loss values read a
+smooth loss as smooth, a kink at the point (or on the screen's line) as not smooth, and anything
+it cannot read (a loss that raises, one computed in float32) as not smooth, so that the four
+autodiff gradients of :func:`find_kink` decide. And check_gradient skips those gradients only
+where the screen says smooth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gdcheck
+from gdcheck.check import _point
+from gdcheck.check._kink import looks_smooth
+from gdcheck.examples.published import svm_grad_vectorized, svm_loss
+
+RNG = np.random.default_rng(5)
+M, N = 20_000, 30
+X = RNG.standard_normal((M, N))
+BETA = RNG.standard_normal(N)
+Y = X @ BETA + 0.1 * RNG.standard_normal(M)
+
+
+def squared(w):
+    return np.mean((X @ w - Y) ** 2)
+
+
+def one_kinked_term(w):
+    """The squared loss plus ``|r_0|``: one term of the mean of 2e4 has a kink, at r_0 = 0."""
+    r = X @ w - Y
+    return np.mean(r**2) + abs(r[0]) / M
+
+
+def rows(loss):
+    """``loss`` of one flat point as ``looks_smooth`` calls it: one loss per row."""
+    return lambda points: np.array([float(loss(p)) for p in points])
+
+
+@pytest.fixture(scope="module")
+def layout():
+    from gdcheck.params import parse_params
+
+    return parse_params(np.zeros(N), "float64")[0]
+
+
+@pytest.mark.parametrize("at", ["random", "optimum"])
+def test_a_squared_loss_reads_smooth_far_from_and_at_its_optimum(layout, at):
+    w = RNG.standard_normal(N) if at == "random" else np.linalg.lstsq(X, Y, rcond=None)[0]
+    assert all(looks_smooth(rows(squared), layout, w, seed) for seed in range(10))
+
+
+def test_one_kinked_term_of_twenty_thousand_at_its_kink_is_not_smooth(layout):
+    w = RNG.standard_normal(N)
+    w[0] += (Y[0] - X[0] @ w) / X[0, 0]  # example 0 fitted exactly: r_0 = 0
+    assert abs(X[0] @ w - Y[0]) < 1e-13
+    assert not any(looks_smooth(rows(one_kinked_term), layout, w, seed) for seed in range(10))
+    w[0] += 1e-2  # r_0 now far from 0: smooth along every line the screen draws
+    assert all(looks_smooth(rows(one_kinked_term), layout, w, seed) for seed in range(10))
+
+
+def test_a_relu_at_zero_is_not_smooth(layout):
+    def relu_loss(w):
+        return np.sum(np.maximum(w, 0.0) ** 1) + 0.5 * np.sum(w**2)
+
+    w = RNG.standard_normal(N)
+    w[3] = 0.0
+    assert not looks_smooth(rows(relu_loss), layout, w, 0)
+    w[3] = 0.5
+    assert looks_smooth(rows(relu_loss), layout, w, 0)
+
+
+def test_what_the_screen_cannot_read_goes_to_the_probe(layout):
+    w = RNG.standard_normal(N)
+
+    def raises(w):
+        raise TypeError("only torch tensors")
+
+    def float32_loss(w):
+        return np.mean((X.astype(np.float32) @ w.astype(np.float32) - Y.astype(np.float32)) ** 2)
+
+    assert not looks_smooth(rows(raises), layout, w, 0)
+    assert not looks_smooth(rows(lambda w: np.full(2, squared(w))), layout, w, 0)  # not a scalar
+    assert not looks_smooth(rows(lambda w: np.nan), layout, w, 0)
+    assert not looks_smooth(rows(float32_loss), layout, w, 0)
+
+
+def test_check_gradient_skips_the_probe_only_where_the_screen_says_smooth(monkeypatch):
+    calls = []
+    real = _point.find_kink
+    monkeypatch.setattr(_point, "find_kink", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    def loss(w, X, y):
+        xp = gdcheck.namespace(w)
+        return xp.mean((X @ w - y) ** 2)
+
+    def grad(w, X, y):
+        return (2 / X.shape[0]) * (X.T @ (X @ w - y))
+
+    n, m = 400, 4000  # y = Xβ + noise: the tight comparison does not settle, the floor is measured
+    rng = np.random.default_rng(1000)
+    Xb = rng.standard_normal((m, n))
+    yb = Xb @ rng.standard_normal(n) + 0.1 * rng.standard_normal(m)
+    res = gdcheck.check_gradient(loss, grad, rng.standard_normal(n), Xb, yb, backends=("torch",))
+    assert res.passed and res.floor_measured and res.kink is None, str(res)
+    assert calls == []
+
+    seeded = np.random.default_rng(167)  # test_kink_check's point: 34 margins exactly 0
+    Xs = seeded.integers(-1, 2, (40, 5)).astype(float)
+    W = seeded.integers(-1, 2, (5, 4)).astype(float)
+    ys = seeded.integers(0, 4, 40)
+    Xs[:, 4] = 0.0
+    res = gdcheck.check_gradient(svm_loss, svm_grad_vectorized, W, Xs, ys, 0.1, backends=("torch",))
+    assert res.kink is not None and calls, (
+        "a point with margins exactly 0 went without the kink probe"
+    )
+
+
+def test_torch_batched_losses_equal_numpys_row_by_row():
+    pytest.importorskip("torch")
+    from gdcheck.backends.torch_backend import TorchBackend, losses_torch
+    from gdcheck.params import parse_params
+
+    def loss(p, X, y):
+        xp = gdcheck.namespace(p["w"])
+        return xp.mean((X @ p["w"] + p["b"] - y) ** 2)
+
+    layout, _ = parse_params({"w": np.zeros(N), "b": np.zeros(())}, "float64")
+    points = RNG.standard_normal((5, N + 1))
+    got = losses_torch(loss, layout, points, TorchBackend().convert((X, Y)))
+    want = [loss(layout.to_user(layout.unflatten(p)), X, Y) for p in points]
+    np.testing.assert_allclose(got, want, rtol=1e-13)
