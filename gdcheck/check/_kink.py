@@ -21,8 +21,8 @@ gradient's scale in its parameter, :math:`\max(\|g_b\|_\infty, \|\hat S_b\|_\inf
 when :math:`|\hat J_i| \ge \tfrac12 |D_{s,i}|` (the small step's change is mostly jump: a smooth
 function's is :math:`O(h^2)` relative to it) and when :math:`\hat J_i` has the sign of
 :math:`D_{b,i}` (a kink between ``h`` and ``kh`` from ``p``, not at ``p``, gives the opposite
-sign). Four gradient evaluations on the reference backend where the loss is smooth; at a
-kink, :data:`LOOKS` directions (the union of the entries that jump: with integer data two
+sign). Four gradient evaluations on the reference backend where the loss is smooth (none
+where the screen below already reads it smooth); at a kink, :data:`LOOKS` directions (the union of the entries that jump: with integer data two
 kinks can cancel in one entry along one direction).
 
 At a kink the rounding floor is measured at :func:`floor_point`, a point moved by a relative
