@@ -253,22 +253,6 @@ def loss_and_grad_torch(loss: Any, tree: dict[str, NDArray], to_user: Any, data:
     return value.detach().numpy(), grads
 
 
-def losses_torch(loss: Any, layout: Any, flats: NDArray, data: tuple) -> NDArray:
-    """The loss at each row of ``flats`` (k, p), float64, in one ``torch.func.vmap``: a product
-    against the data reads them once for all k rows (:mod:`._torch_vmap`). ``data`` comes from
-    :meth:`TorchBackend.convert`; a loss vmap cannot batch raises, as it does unbatched."""
-    import torch
-
-    from ._torch_vmap import with_vector_products
-
-    def value(flat: torch.Tensor) -> torch.Tensor:
-        return loss(unflatten_with(layout, flat), *data).reshape(())
-
-    with torch.no_grad():
-        rows = torch.from_numpy(np.ascontiguousarray(flats, np.float64))
-        return with_vector_products(torch.func.vmap(value))(rows).numpy().astype(np.float64)
-
-
 def _to_torch(value: Any, torch: Any) -> Any:
     if isinstance(value, np.ndarray):
         if np.issubdtype(value.dtype, np.floating):

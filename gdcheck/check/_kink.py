@@ -142,10 +142,13 @@ def _block_max(layout: ParamLayout, values: NDArray) -> NDArray:
 
 
 def looks_smooth(
-    losses_at: Callable[[NDArray], NDArray], layout: ParamLayout, flat: NDArray, seed: int
+    losses_at: Callable[[NDArray], tuple[NDArray, NDArray]],
+    layout: ParamLayout,
+    flat: NDArray,
+    seed: int,
 ) -> bool:
-    r"""Is the loss smooth around ``flat`` along one random line? Five float64 loss values,
-    ``losses_at(points)`` for points (5, p), one loss per row.
+    r"""Is the loss smooth around ``flat`` along one random line? Five float64 loss values:
+    ``losses_at(points)``, for points (5, p), gives a loss per row and the ε of its dtype.
 
     With ``s`` a random direction of :data:`SCREEN_STEP` times each entry's scale and
     :math:`D(c) = f(p + cs) + f(p - cs) - 2f(p)`, a smooth loss has
@@ -164,16 +167,17 @@ def looks_smooth(
     step = SCREEN_STEP * _scale(layout, flat) * rng.standard_normal(flat.size)
     k = STEP_RATIO
     points = flat + np.array([0.0, 1.0, -1.0, k, -k])[:, None] * step
+    eps64 = float(np.finfo(np.float64).eps)
     try:
-        values = np.asarray(losses_at(points), dtype=np.float64)
+        values, eps = (np.asarray(a, dtype=np.float64) for a in losses_at(points))
     except Exception:  # a loss that cannot run here, or not a scalar: the full probe decides
         return False
-    if values.shape != (5,) or not np.isfinite(values).all():
-        return False
+    if values.shape != (5,) or not np.isfinite(values).all() or float(eps.max()) > eps64:
+        return False  # a float32 loss can round a kink's 1e-10 away: the probe decides
     f0, f1, f_1, fk, f_k = (float(v) for v in values)
     d1, dk = f1 + f_1 - 2 * f0, fk + f_k - 2 * f0
     kink = (k * k * d1 - dk) / (k * k - k)
-    return abs(kink) <= SCREEN_NOISE * float(np.finfo(np.float64).eps) * float(np.abs(values).max())
+    return abs(kink) <= SCREEN_NOISE * eps64 * float(np.abs(values).max())
 
 
 def find_kink(

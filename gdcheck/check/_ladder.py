@@ -91,7 +91,7 @@ def ladder(
     if not (isinstance(h0, (int, float)) and math.isfinite(h0) and h0 > 0):
         raise InputError(f"h0={h0!r}; use a finite step > 0.")
     data64 = tuple(cast_data(d, "float64") for d in data)
-    evaluate = _Evaluator(loss, layout, data64, batched)
+    evaluate = LossEvaluator(loss, layout, data64, batched)
     hs = h0 / 2.0 ** np.arange(halvings + 1)
     sides = [line(p, v, hs), line(p, v, -hs)]
     values, epss = evaluate(np.vstack([p[None], *sides] if center else sides))
@@ -140,7 +140,7 @@ def line(p: NDArray, v: NDArray, hs: NDArray) -> NDArray:
     return p[None, :] + hs[:, None] * v[None, :]
 
 
-class _Evaluator:
+class LossEvaluator:
     """Loss values at rows of flat parameters: batched through torch, else NumPy row by row.
 
     The first batch decides: a loss that torch or ``vmap`` cannot run falls back to NumPy for

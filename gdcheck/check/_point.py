@@ -16,7 +16,6 @@ point's diagnosis. The witnesses run on a background thread (:meth:`PointChecker
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import math
 from collections.abc import Callable, Mapping
@@ -33,6 +32,7 @@ from ..params import ParamLayout
 from ._background import BackgroundWork
 from ._diagnosis import Diagnosis, diagnose
 from ._kink import Kink, find_kink, floor_point, looks_smooth, without_kink
+from ._ladder import LossEvaluator
 from ._on_demand import consulted, held_back_note
 from ._perturb import floor_plan, perturbed_data
 from ._witness_run import WitnessRunner
@@ -103,6 +103,7 @@ class PointChecker(BackgroundWork, WitnessRunner):
         self.data_dims = [d for a in data64 if isinstance(a, np.ndarray) for d in a.shape]
         self.n_terms = max(self.data_dims, default=1)  # N of rtol: the largest data dimension
         self.given: NDArray | None = None  # the first point compared, probed for a kink
+        self._loss_rows: LossEvaluator | None = None  # the kink screen's losses
 
     # -- autodiff -------------------------------------------------------------------------
     def gradients(
@@ -293,17 +294,13 @@ class PointChecker(BackgroundWork, WitnessRunner):
         kink.floor_beside = True
         return kink, self.rounding_floor(self.layout.unflatten(beside), base, rng)
 
-    def _losses_at(self, flats: NDArray) -> NDArray:
-        """The float64 loss at each row of ``flats``: one batched torch pass where torch is the
-        reference (one read of the data for every row), else NumPy's, row by row."""
-        if self.reference_name == "torch":
-            from ..backends.torch_backend import losses_torch
-
-            with contextlib.suppress(Exception):  # a loss vmap cannot batch: NumPy's, below
-                native = self.converted["torch"].result()
-                return losses_torch(self.loss, self.layout, flats, native)
-        loss = self.numpy_loss()
-        return np.array([float(loss(row)) for row in flats])
+    def _losses_at(self, points: NDArray) -> tuple[NDArray, NDArray]:
+        """The loss at each row of ``points`` and its dtype's ε: through one batched torch pass
+        on large data (one read of the data for every row), else NumPy's, row by row
+        (:class:`._ladder.LossEvaluator`, made once per check)."""
+        if self._loss_rows is None:
+            self._loss_rows = LossEvaluator(self.loss, self.layout, self.data64)
+        return self._loss_rows(points)
 
     def _is_given(self, tree: dict[str, NDArray]) -> bool:
         """Is ``tree`` the first point compared? Only it is probed for a kink: the random
