@@ -219,3 +219,38 @@ def test_the_first_nan_is_the_row_major_first_whatever_the_blocks(
         gdcheck.errors.InputError, match=r"3 NaN value\(s\), the first at index \(9, 10\)"
     ):
         _linear.prepare(X, np.ones((1, 30)))
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["C-order X", "X.T of the file"])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_the_examples_of_a_shard_are_np_takes(npy, transposed: bool, axis: int) -> None:
+    from gdcheck.distributed._mapped import _examples
+
+    rng = np.random.default_rng(1)
+    a = rng.random((300, 700), dtype=np.float32)
+    path = npy(a.T.copy() if transposed else a)
+    X = np.load(path, mmap_mode="r")
+    X = X.T if transposed else X
+    shard = X[:, 100:650] if axis != 0 else X[40:290]
+    ends = [0, shard.shape[axis] - 1]
+    np.testing.assert_array_equal(_examples(shard, ends, axis), np.take(shard, ends, axis=axis))
+    y = np.load(npy(rng.random(700), "y.npy"), mmap_mode="r")
+    np.testing.assert_array_equal(_examples(y, [0, 5, 699], -1), y[[0, 5, 699]])
+
+
+def test_checking_the_shards_of_a_mapped_x_leaves_its_pages_unmapped(npy) -> None:
+    # crosscheck_parallel's parent compares two examples of every raw shard with the prepared
+    # ones: np.take copied each column-cut shard whole, and the kernel maps a large folio
+    # around every read, so the whole file stayed resident beside the prepared X
+    from gdcheck.distributed._mapped import worker_sources
+    from gdcheck.distributed._shards import split
+
+    rng = np.random.default_rng(2)
+    a = rng.random((200, 40_000), dtype=np.float32)  # 32 MB, examples along the columns
+    path = npy(a)
+    X, y = np.load(path, mmap_mode="r"), a[:1].astype(np.float64)
+    model = gdcheck.models.linear_regression()
+    prepared = split(model.prepare(a, y), -1, 2)
+    sources, in_worker = worker_sources(model, (X, y), prepared, "float32")
+    assert in_worker and isinstance(sources[0][0], type(sources[1][0]))
+    assert mapped_kib(path) < a.nbytes // 1024 // 8, f"{mapped_kib(path)} KiB of the file mapped"

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .._buffers import hand_back, source_blocks
+from .._types import NDArray
 from ..backends._common import aligned_astype
 from ..errors import InputError
 from ._shards import Shards, split
@@ -105,7 +107,27 @@ def prepare_shard(model: Any, data: tuple, dtype: str) -> tuple:
 
 
 def _take(data: tuple, cut: tuple[bool, ...], index: list[int], axis: int) -> tuple:
-    return tuple(np.take(d, index, axis=axis) if c else d for d, c in zip(data, cut, strict=True))
+    return tuple(_examples(d, index, axis) if c else d for d, c in zip(data, cut, strict=True))
+
+
+def _examples(a: NDArray, index: list[int], axis: int) -> NDArray:
+    """The examples ``index`` along ``axis`` of ``a``, read block by block
+    (:func:`~gdcheck._buffers.source_blocks`), each block's pages of a read-only file map
+    handed back once read. The kernel maps a large folio around each read, so two examples
+    from every row of a row-major X mapped most of the file; and ``np.take`` first copies a
+    non-contiguous array whole (a shard cut along the columns)."""
+    ax, idx = axis % a.ndim, np.asarray(index)
+    out = np.empty((*a.shape[:ax], len(idx), *a.shape[ax + 1 :]), a.dtype)
+    for block in source_blocks(a):
+        block = (*block, *(slice(None),) * (a.ndim - len(block)))
+        lo, hi, _ = block[ax].indices(a.shape[ax])
+        keep = np.flatnonzero((idx >= lo) & (idx < hi))
+        if keep.size:
+            out[(*block[:ax], keep, *block[ax + 1 :])] = a[
+                (*block[:ax], idx[keep], *block[ax + 1 :])
+            ]
+        hand_back(a[block])
+    return out
 
 
 def _same(a: Any, b: Any) -> bool:
