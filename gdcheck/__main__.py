@@ -1,5 +1,3 @@
-import sys
+from .cli._main import entry
 
-from .cli._main import main
-
-sys.exit(main())
+entry()

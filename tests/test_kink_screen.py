@@ -119,3 +119,33 @@ def test_check_gradient_skips_the_probe_only_where_the_screen_says_smooth(monkey
     assert res.kink is not None and calls, (
         "a point with margins exactly 0 went without the kink probe"
     )
+
+
+def test_a_kink_small_beside_the_loss_is_still_probed_when_the_floor_jumped():
+    """An independent review's case: least absolute deviations with example 0 fitted exactly
+    (|r_0| = 0 is a kink) and the other residuals ~1e5, so the kink is far below the five
+    losses' rounding; a gradient that drops the last partial mini-batch (50 of 100,050
+    examples, 5e-4 relative) passed with the floor's jump as its tolerance. The floor saw the
+    jump (5e-5 against rounding of 1e-15), so the probe runs, finds the kink, and the nearby
+    smooth points fail the gradient."""
+    rng = np.random.default_rng(0)
+    m, n, batch = 100_050, 10, 1000
+    Xl = rng.integers(1, 6, (m, n)).astype(float)
+    Xl[0] = 5.0
+    w = rng.integers(1, 4, n).astype(float)
+    yl = Xl @ w - 1e5 * (1 + rng.random(m))
+    yl[0] = Xl[0] @ w
+
+    def loss(w, X, y):
+        xp = gdcheck.namespace(w)
+        return xp.mean(xp.abs(X @ w - y))
+
+    def drops_the_last_batch(w, X, y):
+        g = np.zeros_like(w)
+        for b in range(len(y) // batch):
+            Xb, yb = X[b * batch : (b + 1) * batch], y[b * batch : (b + 1) * batch]
+            g += Xb.T @ np.sign(Xb @ w - yb)
+        return g / len(y)
+
+    res = gdcheck.check_gradient(loss, drops_the_last_batch, w, Xl, yl, backends=("torch",))
+    assert res.kink is not None and not res.passed, str(res)

@@ -254,3 +254,12 @@ def test_checking_the_shards_of_a_mapped_x_leaves_its_pages_unmapped(npy) -> Non
     sources, in_worker = worker_sources(model, (X, y), prepared, "float32")
     assert in_worker and isinstance(sources[0][0], type(sources[1][0]))
     assert mapped_kib(path) < a.nbytes // 1024 // 8, f"{mapped_kib(path)} KiB of the file mapped"
+
+
+def test_examples_out_of_range_are_refused_not_garbage() -> None:
+    from gdcheck.distributed._mapped import _examples
+
+    with pytest.raises(IndexError, match="out of range"):
+        _examples(np.arange(7.0), [7], 0)
+    with pytest.raises(IndexError, match="out of range"):
+        _examples(np.arange(7.0), [-1], 0)

@@ -81,3 +81,32 @@ def test_a_signal_stops_the_demo_with_one_line_and_keeps_the_earlier_report(
     assert "Traceback" not in stderr
     assert _checksums(out) == before, "the earlier report changed"
     print(f"{sig.name}: report.json sha256 {before['report.json']} before and after")
+
+
+@pytest.mark.parametrize("code", [130, 143])
+def test_after_a_signal_the_command_skips_the_interpreters_teardown(code, monkeypatch, capsys):
+    # JAX's or torch's threads, stopped mid-computation, can crash the teardown (a SIGTERM'd
+    # demo printed its line and exited -11 once in CI): entry() ends with os._exit(code)
+    from gdcheck.cli import _main
+
+    monkeypatch.setattr(_main, "main", lambda: (print("gdcheck: error: stopped"), code)[1])
+    ended = []
+
+    def fake_exit(c):
+        ended.append(c)
+        raise SystemExit("teardown skipped")
+
+    monkeypatch.setattr(_main.os, "_exit", fake_exit)
+    with pytest.raises(SystemExit, match="teardown skipped"):
+        _main.entry()
+    assert ended == [code] and "stopped" in capsys.readouterr().out
+
+
+def test_a_normal_exit_keeps_the_interpreters_teardown(monkeypatch):
+    from gdcheck.cli import _main
+
+    monkeypatch.setattr(_main, "main", lambda: 1)
+    monkeypatch.setattr(_main.os, "_exit", lambda c: pytest.fail("os._exit on a normal exit"))
+    with pytest.raises(SystemExit) as exc:
+        _main.entry()
+    assert exc.value.code == 1

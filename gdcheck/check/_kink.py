@@ -35,9 +35,9 @@ across the kink, are not applicable.
 Where it runs: at the given point when its rounding floor is measured (yours did not agree at
 once), or when yours agreed at once but a witness disagrees with autodiff; the random nearby
 points are smooth with probability 1 and are not probed. Before the four gradients, five
-values of the loss screen the given point (:func:`looks_smooth`): where the loss is smooth
-along a random line through it, no kink lies within reach of the floor's perturbations, and
-the probe is skipped. The reference gradients are float64
+values of the loss screen the given point (:func:`looks_smooth`) when the floor saw no jump
+(:func:`floor_jumped`): where the loss is smooth along a random line through it, no kink lies
+within reach of the floor's perturbations, and the probe is skipped. The reference gradients are float64
 whatever the dtype. Not probed without autodiff (a witness is then the reference). An entry
 whose jumps cancel along every look is not named; the point is still not judged.
 """
@@ -139,6 +139,17 @@ def _block_max(layout: ParamLayout, values: NDArray) -> NDArray:
         out[start : start + size] = float(np.abs(values[start : start + size]).max(initial=0.0))
         start += size
     return out
+
+
+def floor_jumped(layout: ParamLayout, floor: NDArray, base: NDArray, dtype: str) -> bool:
+    """Did the rounding floor see a jump? An entry's response to the relative-ε perturbations
+    above ``max(θ, FLOOR_JUMP ε)`` of its parameter's gradient scale (the test
+    :func:`find_kink` applies to the floor): rounding stays ~1e-13 of it, a crossed kink of one
+    term in 10⁶ moves it ~1e-6. Where it did, the screen is not asked: five losses that round
+    at ε|f| cannot see a kink whose term is small beside the loss, and the floor crossed it."""
+    eps = float(np.finfo(dtype).eps)
+    limit = max(JUMP_SHARE, FLOOR_JUMP * eps) * _block_max(layout, base) + 1e-300
+    return bool(np.any(floor > limit))
 
 
 def looks_smooth(

@@ -191,5 +191,22 @@ def _force_exit(stopping: threading.Event, code: int, what: str) -> None:
         os._exit(code)
 
 
+def entry() -> None:
+    """The ``gdcheck`` command and ``python -m gdcheck``: :func:`main`, then exit with its code.
+
+    After a signal stopped the command (130, 143), the streams are flushed and the process
+    ends with ``os._exit``, skipping the interpreter's teardown: JAX's and torch's threads,
+    interrupted mid-computation, can crash it (a SIGTERM'd demo printed its one line and then
+    exited -11, a segfault, once in a clean-clone CI run), and by then everything the command
+    writes is finished or undone (reports are replaced whole, workers stopped)."""
+    code = main()
+    if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

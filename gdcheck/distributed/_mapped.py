@@ -117,6 +117,8 @@ def _examples(a: NDArray, index: list[int], axis: int) -> NDArray:
     from every row of a row-major X mapped most of the file; and ``np.take`` first copies a
     non-contiguous array whole (a shard cut along the columns)."""
     ax, idx = axis % a.ndim, np.asarray(index)
+    if idx.size and not (idx.min() >= 0 and idx.max() < a.shape[ax]):
+        raise IndexError(f"examples {index} out of range for {a.shape[ax]} along axis {axis}")
     out = np.empty((*a.shape[:ax], len(idx), *a.shape[ax + 1 :]), a.dtype)
     for block in source_blocks(a):
         block = (*block, *(slice(None),) * (a.ndim - len(block)))
