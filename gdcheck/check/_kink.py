@@ -22,8 +22,9 @@ when :math:`|\hat J_i| \ge \tfrac12 |D_{s,i}|` (the small step's change is mostl
 function's is :math:`O(h^2)` relative to it) and when :math:`\hat J_i` has the sign of
 :math:`D_{b,i}` (a kink between ``h`` and ``kh`` from ``p``, not at ``p``, gives the opposite
 sign). Four gradient evaluations on the reference backend where the loss is smooth (none
-where the screen below already reads it smooth); at a kink, :data:`LOOKS` directions (the union of the entries that jump: with integer data two
-kinks can cancel in one entry along one direction).
+where the screen below already reads it smooth); at a kink, :data:`LOOKS` directions (the
+union of the entries that jump: with integer data two kinks can cancel in one entry along one
+direction).
 
 At a kink the rounding floor is measured at :func:`floor_point`, a point moved by a relative
 :math:`\sqrt\epsilon` along another random direction: far enough that the floor's relative-ε
@@ -37,8 +38,8 @@ once), or when yours agreed at once but a witness disagrees with autodiff; the r
 points are smooth with probability 1 and are not probed. Before the four gradients, five
 values of the loss screen the given point (:func:`looks_smooth`) when the floor saw no jump
 (:func:`floor_jumped`): where the loss is smooth along a random line through it, no kink lies
-within reach of the floor's perturbations, and the probe is skipped. The reference gradients are float64
-whatever the dtype. Not probed without autodiff (a witness is then the reference). An entry
+within reach of the floor's perturbations, and the probe is skipped (:func:`may_be_kink`).
+The reference gradients are float64 whatever the dtype. Not probed without autodiff (a witness is then the reference). An entry
 whose jumps cancel along every look is not named; the point is still not judged.
 """
 
@@ -147,9 +148,29 @@ def floor_jumped(layout: ParamLayout, floor: NDArray, base: NDArray, dtype: str)
     :func:`find_kink` applies to the floor): rounding stays ~1e-13 of it, a crossed kink of one
     term in 10⁶ moves it ~1e-6. Where it did, the screen is not asked: five losses that round
     at ε|f| cannot see a kink whose term is small beside the loss, and the floor crossed it."""
-    eps = float(np.finfo(dtype).eps)
-    limit = max(JUMP_SHARE, FLOOR_JUMP * eps) * _block_max(layout, base) + 1e-300
-    return bool(np.any(floor > limit))
+    return bool(_floor_jumps(floor, _block_max(layout, base), dtype).any())
+
+
+def _floor_jumps(floor: NDArray, scale: NDArray, dtype: str) -> NDArray:
+    """The entries whose floor sample moved by more than ``max(θ, FLOOR_JUMP ε)`` of ``scale``."""
+    return floor > max(JUMP_SHARE, FLOOR_JUMP * float(np.finfo(dtype).eps)) * scale + 1e-300
+
+
+def may_be_kink(
+    losses_at: Callable[[NDArray], tuple[NDArray, NDArray]],
+    layout: ParamLayout,
+    flat: NDArray,
+    floor: NDArray,
+    base: NDArray,
+    dtype: str,
+    seed: int,
+) -> bool:
+    """Must :func:`find_kink` look at ``flat``? Where the floor saw a jump
+    (:func:`floor_jumped`), always; else only where five losses do not read the loss smooth
+    there (:func:`looks_smooth`)."""
+    return floor_jumped(layout, floor, base, dtype) or not looks_smooth(
+        losses_at, layout, flat, seed
+    )
 
 
 def looks_smooth(
@@ -219,7 +240,7 @@ def find_kink(
         if not mask.any():
             return None  # smooth along the first direction: no more looks
     if floor is not None:
-        mask |= floor > max(JUMP_SHARE, FLOOR_JUMP * eps) * scale + 1e-300
+        mask |= _floor_jumps(floor, scale, dtype)
     idx = np.flatnonzero(mask)
     entries: dict[str, list[tuple[int, ...]]] = {}
     for i in idx:

@@ -31,14 +31,7 @@ from ..errors import InputError
 from ..params import ParamLayout
 from ._background import BackgroundWork
 from ._diagnosis import Diagnosis, diagnose
-from ._kink import (
-    Kink,
-    find_kink,
-    floor_jumped,
-    floor_point,
-    looks_smooth,
-    without_kink,
-)
+from ._kink import Kink, find_kink, floor_point, may_be_kink, without_kink
 from ._ladder import LossEvaluator
 from ._on_demand import consulted, held_back_note
 from ._perturb import floor_plan, perturbed_data
@@ -284,15 +277,13 @@ class PointChecker(BackgroundWork, WitnessRunner):
     def _kink(
         self, tree: dict[str, NDArray], ref: NDArray, floor: NDArray, rng: np.random.Generator
     ) -> tuple[Kink | None, NDArray]:
-        """The kink at ``tree`` (:func:`._kink.find_kink`, four reference gradients, unless the
-        floor saw no jump and five losses find it smooth: :func:`._kink.floor_jumped`,
-        :func:`._kink.looks_smooth`) and the rounding floor to use: at a
-        kink, the floor measured beside it (:func:`._kink.floor_point`), since the floor at the
-        kink measures the jumps."""
+        """The kink at ``tree`` (:func:`._kink.find_kink`, four reference gradients, where
+        :func:`._kink.may_be_kink`) and the rounding floor to use: at a kink, the floor
+        measured beside it (:func:`._kink.floor_point`), since the floor at the kink measures
+        the jumps."""
         flat = self.layout.flatten(tree)
-        if not floor_jumped(self.layout, floor, ref, self.dtype) and looks_smooth(
-            self._losses_at, self.layout, flat, seed=len(self.notes) + 13
-        ):
+        seed = len(self.notes) + 13
+        if not may_be_kink(self._losses_at, self.layout, flat, floor, ref, self.dtype, seed):
             return None, floor
         kink = find_kink(self._reference_at, self.layout, flat, ref, self.dtype, rng, floor)
         if kink is None:

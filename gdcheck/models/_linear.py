@@ -49,8 +49,9 @@ def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
     ``X`` keeps its floating dtype (float32 stays float32: no float64 copy of big data;
     integers and other floats become float64; ``y`` takes the same dtype), and is read once,
     block by block, into one 64-byte-aligned C-contiguous buffer that JAX can use without
-    another copy; its finiteness is checked on the way. A read-only file map's pages are handed back as they are copied
-    (:func:`~gdcheck._buffers.copy_in_blocks`): a memory-mapped X is held once, not twice.
+    another copy; its finiteness is checked on the way. A read-only file map's pages are
+    handed back as they are copied (:func:`~gdcheck._buffers.copy_in_blocks`): a
+    memory-mapped X is held once, not twice.
     """
     X = _floating(X)
     dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
