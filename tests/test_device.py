@@ -10,6 +10,7 @@ highest on an H200).
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,40 @@ def test_cli_device_cuda_exits_2_with_one_clear_line(capsys):
     err = capsys.readouterr().err
     assert "device 'cuda:0' is not available" in err and "has no CUDA" in err
     assert "Traceback" not in err
+
+
+EXAMPLE = Path(gdcheck.__file__).parent / "examples" / "logistic_check.py"
+
+
+@pytest.mark.skipif(GPU_HERE, reason="a GPU is present: cuda is available here")
+def test_check_steps_on_cuda_is_refused_up_front_like_demo(capsys):
+    assert main(["check", str(EXAMPLE), "--steps", "3", "--device", "cuda", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "device 'cuda:0' is not available" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [(["--device", "cuda"], "--device cuda:0"), (["--matmul-precision", "high"], "high")],
+    ids=["device", "precision"],
+)
+def test_check_one_point_refuses_a_device_setting_it_cannot_use(argv, named, capsys):
+    # the one-point check is float64 autodiff on the CPU: the settings would change nothing
+    assert main(["check", str(EXAMPLE), *argv]) == 2
+    err = capsys.readouterr().err
+    assert named in err and "applies to the cross-check of --steps K" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_steps_records_the_matmul_precision_it_was_given(tmp_path, capsys):
+    out = tmp_path / "report"
+    argv = ["check", str(EXAMPLE), "--steps", "3", "--dtype", "float32", "-q"]
+    assert main([*argv, "--matmul-precision", "highest", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    info = {name: b["info"] for name, b in report["backends"].items()}
+    assert info["jax"]["matmul_precision"].startswith("highest")
+    assert info["torch"]["matmul_precision"].startswith("highest")
+    assert {i["device"] for i in info.values()} == {"cpu"}
 
 
 @pytest.mark.parametrize(

@@ -181,20 +181,21 @@ def add_backend_options(
     )
 
 
-def add_device_options(p: argparse.ArgumentParser) -> None:
-    """``--device`` and ``--matmul-precision``: where JAX and PyTorch run, and how precisely."""
+def add_device_options(p: argparse.ArgumentParser, *, when: str = "") -> None:
+    """``--device`` and ``--matmul-precision``: where JAX and PyTorch run, and how precisely
+    (``when``: the help's prefix where they apply to one mode of the command only)."""
     p.add_argument(
         "--device",
         type=_device,
         default="cpu",
-        help="where JAX and PyTorch run: cpu, cuda or cuda:N (NumPy, the reference, stays on "
+        help=f"{when}where JAX and PyTorch run: cpu, cuda or cuda:N (NumPy, the reference, stays on "
         "the CPU); a GPU a chosen library cannot see is refused, exit 2 (default cpu)",
     )
     p.add_argument(
         "--matmul-precision",
         choices=("default", "high", "highest"),
         default=None,
-        help="JAX's and torch's float32 matmul precision for the run, restored afterwards: "
+        help=f"{when}JAX's and torch's float32 matmul precision for the run, restored afterwards: "
         "default (each library's own: reduced on a GPU for JAX, highest for torch), high "
         "(TF32 allowed), highest (full float32) (default: as the libraries are set)",
     )

@@ -26,7 +26,12 @@ from typing import Any
 from ..errors import InputError
 from ._common import EXIT_MISMATCH, EXIT_OK
 from ._crosscheck import crosscheck_and_report
-from ._options import add_backend_options, add_quiet_option, add_record_option
+from ._options import (
+    add_backend_options,
+    add_device_options,
+    add_quiet_option,
+    add_record_option,
+)
 from ._sandbox import run_in_child
 
 REQUIRED = ("loss", "grad", "params", "data")
@@ -85,6 +90,7 @@ def register(sub: Any) -> None:
         help="with --steps: write the report to this directory (default: none written)",
     )
     add_record_option(p, when="with --steps: ")
+    add_device_options(p, when="with --steps: ")
     p.add_argument(
         "--timeout",
         type=_timeout,
@@ -156,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
             f"--record-every {args.record_every} applies to the cross-check of --steps K; "
             "add --steps (e.g. --steps 200), or drop --record-every for the one-point check."
         )
+    if args.steps is None:
+        _one_point_on_the_cpu(args)
     if args.lr is not None:
         from ..validation import check_lr
 
@@ -163,6 +171,22 @@ def run(args: argparse.Namespace) -> int:
     timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
     return run_in_child(
         __name__, "run_here", args, label=args.file, timeout=timeout, what="--timeout"
+    )
+
+
+def _one_point_on_the_cpu(args: argparse.Namespace) -> None:
+    """Refuse ``--device``/``--matmul-precision`` without ``--steps``: the one-point check
+    compares your NumPy gradient with float64 autodiff on the CPU, where neither setting
+    changes a number (float64 has no reduced matmul; the GPU would only add transfers)."""
+    device = getattr(args, "device", "cpu")
+    precision = getattr(args, "matmul_precision", None)
+    if device == "cpu" and precision is None:
+        return
+    given = f"--device {device}" if device != "cpu" else f"--matmul-precision {precision}"
+    raise InputError(
+        f"{given} applies to the cross-check of --steps K, where JAX and PyTorch train in the "
+        "run's dtype; the one-point check compares your gradient with float64 autodiff on the "
+        f"CPU, where it changes nothing. Add --steps (e.g. --steps 200), or drop {given.split()[0]}."
     )
 
 
