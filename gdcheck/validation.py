@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ._buffers import hand_back, source_blocks
 from ._types import DTYPES, DTypeName, NDArray
 from .errors import InputError, InputTypeError
 
@@ -44,6 +45,38 @@ def cast_data(value: Any, dtype: str) -> Any:
         arr = np.asarray(value)
         return arr.astype(dtype, copy=False) if np.issubdtype(arr.dtype, np.floating) else arr
     return value
+
+
+def check_range(value: Any, dtype: str, name: str) -> None:
+    """Refuse finite floating data that ``dtype`` cannot hold (float64 beyond float32's
+    ±3.4e38): the cast would make them Inf, and "contains Inf" would blame data that has none.
+
+    Only where ``dtype`` is narrower than the data's; block by block (a file map's pages
+    handed back), NaN and Inf left to :func:`check_finite`."""
+    if hasattr(value, "detach"):  # a torch tensor: its NumPy view
+        value = value.detach().cpu().numpy()
+    if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
+        return
+    limit = float(np.finfo(dtype).max)
+    if value.size == 0 or float(np.finfo(value.dtype).max) <= limit:
+        return
+    blocks = source_blocks(value) if value.ndim else [()]
+    for index in blocks:
+        block = value[index]
+        with np.errstate(invalid="ignore"):
+            over = np.isfinite(block) & (np.abs(block) > limit)
+        hand_back(block)
+        if not over.any():
+            continue
+        at = np.argwhere(over)[0]
+        offsets = [s.start or 0 for s in index] + [0] * (len(at) - len(index))
+        where = tuple(int(v) + o for v, o in zip(at, offsets, strict=True))
+        first = float(block[tuple(at)])
+        raise InputError(
+            f"{name} holds values beyond {dtype}'s range (±{limit:.3g}), the first {first:.3g} "
+            f"at index {where}: in {dtype} they would become Inf. Run in float64 "
+            "(dtype='float64', --dtype float64), or rescale the data."
+        )
 
 
 def check_finite(arr: NDArray, name: str) -> None:

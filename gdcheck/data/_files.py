@@ -23,6 +23,7 @@ import numpy as np
 
 from .._types import NDArray
 from ..errors import InputError
+from ..validation import check_range
 from ._npy import load_npy
 
 __all__ = ["load"]
@@ -70,6 +71,8 @@ def load(
         raise InputError(f"dtype={dtype}: load data as 'float64' or 'float32'.")
     if suffix == ".csv":
         X, y, names = _load_csv(path, target, header=header)
+        check_range(X.T, dtype, f"{path} (example, feature; the target left out)")
+        check_range(y, dtype, f"{path}'s target (1, example)")
         return X.astype(dtype, copy=False), y.astype(dtype, copy=False), names
     if suffix == ".npy":
         return load_npy(path, target, np.dtype(dtype))

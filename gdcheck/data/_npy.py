@@ -11,6 +11,7 @@ import numpy as np
 from .._buffers import copy_in_blocks
 from .._types import NDArray
 from ..errors import InputError
+from ..validation import check_range
 
 
 def load_npy(
@@ -31,6 +32,7 @@ def load_npy(
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: could not be read as a .npy array ({exc}).") from None
+    check_range(arr, dtype.name, str(path))  # index (row, column) of the file
     k = shape[1]
     try:
         t = -1 if target is None else int(target)
