@@ -100,3 +100,11 @@ def test_the_cli_exits_2_with_one_line_naming_the_file(suffix, tmp_path, capsys)
     assert "beyond float32's range" in err and str(path) in err and "Traceback" not in err
     assert "index (5, 1)" in err  # (example, column): the target is the last column
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_data_parallel_check_refuses_them_before_starting_workers():
+    X, y = _data()
+    with pytest.raises(InputError, match=r"beyond float32's range .* at index \(1, 7\)"):
+        gdcheck.distributed.crosscheck_parallel(
+            gdcheck.models.linear_regression(), X, y, workers=2, lr=0.1, steps=2, dtype="float32"
+        )

@@ -15,7 +15,7 @@ from ..check._grad_output import call_grad
 from ..errors import InputError, InputTypeError
 from ..models._model import Model
 from ..params import parse_params
-from ..validation import check_finite, check_range
+from ..validation import check_finite
 
 
 def resolve_optimizer(optimizer: Any) -> Any:
@@ -38,8 +38,6 @@ def build_problem(model: Model, data: tuple, dtype: str, optimizer: Any, lr: flo
     for field_name in ("loss", "grad", "init"):
         if not callable(getattr(model, field_name)):
             raise InputTypeError(f"model {model.name!r}: {field_name} must be a function.")
-    for i, d in enumerate(data):  # before a cast to dtype turns them into Inf
-        check_range(d, dtype, f"data[{i}]")
     if model.prepare is not None:
         prepared = model.prepare(*data)
         if not isinstance(prepared, tuple):
