@@ -15,7 +15,8 @@ six float64 arrays, two of them temporaries while the errors are computed):
 reference also keeps, per row, ``w_{t+1}`` and up to two optimizer slots (``3s``).
 
 ``M_data`` is the data the backends share (one buffer: JAX and PyTorch alias the engine's
-aligned NumPy arrays), counted already; ``M_work`` the batched shadow evaluations'
+aligned NumPy arrays), refused on its own before it is copied (:func:`check_data_fits`) and
+already counted in what is available by then; ``M_work`` the batched shadow evaluations'
 working set (:func:`~gdcheck.backends._common.shadow_budget` per backend: 64 MiB, 5 % of
 the data above 1.34 GB) and a (p, p) Hessian where the model has one and p ≤ 2,000.
 """
@@ -30,7 +31,7 @@ import numpy as np
 
 from .._types import NDArray
 from ..errors import InputError
-from ._common import nbytes_of, shadow_budget
+from ._common import aliasable, nbytes_of, shadow_budget
 
 SAFETY = 1.25
 """Estimated bytes are multiplied by this before comparing with the memory available."""
@@ -47,6 +48,13 @@ def recorded_steps(steps: int, record_every: int = 1) -> NDArray:
     return out if out[-1] == steps else np.append(out, steps)
 
 
+def recorded_count(steps: int, record_every: int = 1) -> int:
+    """``len(recorded_steps(steps, record_every))`` without making the array: an estimate
+    for a billion steps must not itself hold a billion integers."""
+    every = max(1, record_every)
+    return steps // every + 1 + (1 if steps % every else 0)
+
+
 def estimate_bytes(
     p: int,
     steps: int,
@@ -60,7 +68,7 @@ def estimate_bytes(
     ``data_bytes``: the data's, which size the shadow's batches above 1.34 GB."""
     s = np.dtype(dtype).itemsize
     per_entry = 2 * s + 16 + n_backends * (3 * s + 48) + (3 * s if record_every > 1 else 0)
-    rows = len(recorded_steps(steps, record_every))
+    rows = recorded_count(steps, record_every)
     return int(rows * p * per_entry + _work(p, n_backends, hessian, data_bytes))
 
 
@@ -130,7 +138,7 @@ def check_memory(
     have = available_bytes() if available is None else available
     if have is None or need * SAFETY <= have:
         return need
-    rows = len(recorded_steps(steps, record_every))
+    rows = recorded_count(steps, record_every)
     work = _work(p, n_backends, hessian, data)
     per_row = max(1.0, (need - work) / rows)
     fits_rows = max(0, int((have / SAFETY - work) / per_row))
@@ -151,6 +159,56 @@ def check_memory(
         f"parameters × {n_backends + 1} backends' per-step records, in {dtype}) and "
         f"{_gb(have)} is available. To fit, {every}pass fewer steps (about {fits} fit)"
         f"{smaller}, or fewer backends (backends=...)."
+    )
+
+
+def check_data_fits(data: tuple, dtype: str, copies_all: bool, available: int | None = None) -> int:
+    """Refuse, before any copy is made, data whose prepared copy would not fit in memory;
+    returns the bytes of that copy.
+
+    The engine holds the data once, in ``dtype``, C-contiguous and aligned
+    (:func:`~gdcheck.backends._common.aligned_astype`): an array that already is that is
+    shared, any other is copied, and a model with its own ``prepare`` (``copies_all``: the
+    built-in ones prepend the ones row) copies every array. A memory-mapped file's pages are
+    handed back as they are copied, so only the copy counts."""
+    arrays = [
+        (i, a) for i, a in enumerate(data) if isinstance(a, np.ndarray) and a.dtype.kind in "biuf"
+    ]
+    itemsize = np.dtype(dtype).itemsize
+    copied = [
+        (i, a)
+        for i, a in arrays
+        if copies_all or (a.dtype.kind == "f" and not (a.dtype == dtype and aliasable(a)))
+    ]
+    need = sum(a.size * itemsize for _, a in copied)
+    have = available_bytes() if available is None else available
+    if have is None or need * SAFETY <= have:
+        return need
+    biggest_i, biggest = max(copied, key=lambda ia: ia[1].size)
+    fixes = ["use fewer examples or features (a slice of the file, say)"]
+    if dtype == "float64" and need / 2 * SAFETY <= have:
+        fixes.append(f"run in float32 (--dtype float32, dtype='float32'; about {_gb(need / 2)})")
+    raise InputError(
+        f"the data would not fit in memory: the cross-check holds them once in {dtype} "
+        f"(data[{biggest_i}] {biggest.shape} alone is {_gb(biggest.size * itemsize)}), about "
+        f"{_gb(need)} in all, and {_gb(have)} is available. To fit, {' or '.join(fixes)}."
+    )
+
+
+def check_conversion_fits(
+    what: str, shape: tuple[int, ...], dtype: np.dtype, other: tuple[str, int] | None = None
+) -> None:
+    """Refuse a conversion of ``what`` (``shape``) to ``dtype`` whose copy would not fit in
+    memory, before it is allocated (a loader's float32 file read as float64, say). ``other``:
+    another way (its words, the bytes it needs), offered only if it fits."""
+    need = int(np.prod(shape)) * dtype.itemsize
+    have = available_bytes()
+    if have is None or need * SAFETY <= have:
+        return
+    fixes = [] if other is None or other[1] * SAFETY > have else [other[0]]
+    raise InputError(
+        f"{what} would not fit in memory: its {shape} values in {dtype} are about {_gb(need)}, "
+        f"and {_gb(have)} is available. To fit, {' or '.join([*fixes, 'use fewer rows or columns'])}."
     )
 
 

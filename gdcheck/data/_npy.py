@@ -10,6 +10,7 @@ import numpy as np
 
 from .._buffers import copy_in_blocks
 from .._types import NDArray
+from ..backends._memory import check_conversion_fits
 from ..errors import InputError
 from ..validation import check_range
 
@@ -48,15 +49,30 @@ def load_npy(
     if t in (0, k - 1):  # a view of the map: nothing read yet
         features = np.asarray(arr[:, 1:] if t == 0 else arr[:, :-1])
         if features.dtype != dtype:  # converted once, block by block, the map's pages handed back
+            _conversion_fits(path, features.shape, arr.dtype, dtype)
             converted = np.empty(features.shape, dtype)
             copy_in_blocks(converted, features)
             features = converted
     else:  # the columns either side of the target, in dtype, block by block
+        _conversion_fits(path, (shape[0], k - 1), arr.dtype, dtype)
         features = np.empty((shape[0], k - 1), dtype)
         copy_in_blocks(features[:, :t], arr[:, :t])
         copy_in_blocks(features[:, t:], arr[:, t + 1 :])
     y = np.asarray(arr[:, t]).astype(dtype, copy=False).reshape(1, -1)
     return features.T, y, names
+
+
+def _conversion_fits(path: Path, shape: tuple[int, ...], stored: np.dtype, dtype: np.dtype) -> None:
+    """Refuse up front a feature copy that would not fit (the file itself stays mapped). In
+    the file's own float dtype there is no conversion, but the cross-check still holds one
+    copy of the features: that way is offered only when that copy fits."""
+    other = None
+    if stored.name in ("float32", "float64") and stored != dtype:
+        other = (
+            f"run in the file's dtype (--dtype {stored.name})",
+            int(np.prod(shape)) * stored.itemsize,
+        )
+    check_conversion_fits(f"{path}: the features", shape, dtype, other)
 
 
 def _npy_header(path: Path) -> tuple[int, ...]:

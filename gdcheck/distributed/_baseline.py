@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import backends as registry
 from .._types import NDArray, Trajectory
+from ..backends._memory import check_data_fits
 from ..errors import InputError, InputTypeError
 from ..models._model import Model
 from ..trajectory._floor import gradient_tolerance, measure_floor
@@ -116,6 +117,7 @@ def setup(
     """The prepared problem, its W shards, and the checked faults."""
     for i, d in enumerate(data):  # before a cast to dtype turns them into Inf
         check_range(d, options.dtype, f"data[{i}]")
+    check_data_fits(data, options.dtype, copies_all=model.prepare is not None)  # before the copy
     problem = build_problem(model, data, options.dtype, options.optimizer, options.lr)
     shards = split(problem.data, examples_axis(model), workers)
     return problem, shards, _faults(faults, shards.world_size)

@@ -28,7 +28,7 @@ from .. import backends as backend_registry
 from .._types import Backend, NDArray, Tolerance, Trajectory
 from ..backends._common import report_steps, steps_reported_to
 from ..backends._device import full_precision_if_reduced, reduced_precision, runs_on_device
-from ..backends._memory import check_memory
+from ..backends._memory import check_data_fits, check_memory
 from ..backends._problem import Problem
 from ..errors import InputError, InputTypeError
 from ..models._model import Model
@@ -151,6 +151,7 @@ def crosscheck(
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
         raise InputError(f"workers={workers!r}: pass a whole number of workers ≥ 1, or None.")
+    check_data_fits(data, dtype, copies_all=model.prepare is not None)  # before the copy
     problem = build_problem(model, data, dtype, optimizer, lr)
     chosen, notes = backend_registry.resolve(requested)
     check_memory(
