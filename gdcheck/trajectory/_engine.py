@@ -18,6 +18,7 @@ to the model only through :class:`gdcheck.Model`'s fields.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -49,7 +50,7 @@ from ._recording import (
 )
 from ._result import BackendRun, CrossCheckConfig, CrossCheckResult, Finding
 from ._setup import build_problem, n_examples, resolve_optimizer
-from ._tolerance import drift_tolerances, resolve_override
+from ._tolerance import drift_tolerances, largest_magnitude, resolve_override
 from ._tolerance import eigenvalues as _eigenvalues
 
 Progress = Callable[[str, str], None]
@@ -170,6 +171,8 @@ def crosscheck(
     at = recorded_at(reference)
     # the rows before the first non-finite step (every row when the run stayed finite)
     valid = len(at) if reference.diverged_at is None else rows_before(at, reference.diverged_at)
+    if valid == 0:  # nothing to compare: say why, not what the next stage makes of no rows
+        raise InputError(_not_finite_at_start(model, problem, reference.losses[0]))
     if reference.steps_at is not None:
         notes.append(recording_note(at, record_every))
     others = [b for b in chosen if b.name != backend_registry.REFERENCE]
@@ -350,6 +353,25 @@ def _run_backend(
         drift_tolerance=drift_eff,
         update_ratio=update_ratio,
         update_predicted=predicted,
+    )
+
+
+def _not_finite_at_start(model: Model, problem: Any, loss: float) -> str:
+    """Why a run has no finite step at all: the loss at ``init``'s params is not finite."""
+    largest = largest_magnitude(problem.data)
+    limit = float(np.finfo(problem.dtype).max)
+    return (
+        f"model {model.name!r}: the loss is {float(loss)} at step 0 (init's params, in "
+        f"{problem.dtype}), so there is no step to cross-check. The largest |data| is "
+        f"{largest:.3g} against {problem.dtype}'s ±{limit:.3g}: "
+        + (
+            "rescale the data (--standardize, standardize=True, scales the features, not "
+            "the target)"
+            + (", or run in float64 (--dtype float64)" if problem.dtype == "float32" else "")
+            if largest > math.sqrt(limit) / 1e3
+            else "check init's params and the loss there"
+        )
+        + "."
     )
 
 

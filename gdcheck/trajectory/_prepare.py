@@ -143,7 +143,17 @@ def user_data(
     if not standardize and X.size > STATS_LIMIT:
         return ((data[0] if given == want else X), *rest), None
     feature_axis = 1 if want == "columns" else 0  # reduce over the examples
-    means, scales = _moments(X, feature_axis)
+    with np.errstate(over="ignore", invalid="ignore"):
+        means, scales = _moments(X, feature_axis)
+    if not (np.isfinite(means).all() and np.isfinite(scales).all()):
+        spread = int(np.flatnonzero(~(np.isfinite(means) & np.isfinite(scales)))[0])
+        if standardize:
+            raise InputError(
+                f"standardize=True: feature {spread}'s mean or spread overflows float64 (its "
+                "squares exceed 1.8e308); rescale that feature before the run (divide it by a "
+                "power of ten, say)."
+            )
+        return ((data[0] if given == want else X), *rest), None  # no scales to report
     constant = tuple(int(i) for i in np.flatnonzero(~(scales > 0)))
     scales = np.where(scales > 0, scales, 1.0)
     if standardize:

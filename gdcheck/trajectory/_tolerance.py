@@ -167,7 +167,15 @@ def eigenvalues(problem: Any, notes: list[str] | None = None) -> NDArray | None:
                 "taken as 0: the drift tolerance assumes no contraction."
             )
         return np.array([0.0, top])
-    H = np.asarray(problem.model.hessian(*problem.data), np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
+        H = np.asarray(problem.model.hessian(*problem.data), np.float64)
+    if H.shape == (p, p) and not np.isfinite(H).all():
+        raise InputError(
+            f"model {problem.model.name!r}: its Hessian at these data is not finite in float64 "
+            f"(the largest |data| is {largest_magnitude(problem.data):.3g}: products of the "
+            "features overflow); rescale or standardise the features (--standardize, "
+            "standardize=True)."
+        )
     if H.shape != (p, p):
         raise InputError(
             f"model {problem.model.name!r}: hessian returned shape {H.shape}; it must be "
@@ -205,3 +213,14 @@ def _power_lambda_max(problem: Any) -> tuple[float, int, float]:
             break
         lam = new
     return lam, k, residual
+
+
+def largest_magnitude(data: tuple) -> float:
+    """max |x| over the floating arrays among ``data`` (NaN/Inf skipped; 0 when none): what a
+    message about an overflow can point to."""
+    out = 0.0
+    for d in data:
+        if isinstance(d, np.ndarray) and np.issubdtype(d.dtype, np.floating) and d.size:
+            finite = np.abs(d[np.isfinite(d)])
+            out = max(out, float(finite.max(initial=0.0)))
+    return out
