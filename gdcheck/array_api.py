@@ -63,12 +63,18 @@ _IN_PLACE_SIGNS = (
 )
 
 
+MIXED_DTYPES = (
+    "torch does not mix integer and floating tensors in one operation; pass floating data "
+    "(e.g. X.astype(float))"
+)
+
+
 def operation_hint(exc: BaseException) -> str | None:
     """The rewrite for an operation a backend's namespace or arrays lack, or None.
 
     Recognised: a function the array API does not have (``xp.logsumexp``, ``xp.dot``, …), an
     in-place assignment into an array that autodiff traces, and ``x.dot(y)`` on matrices
-    (torch's ``dot`` takes only vectors).
+    (torch's ``dot`` takes only vectors); and integer data met by floating params under torch.
     """
     text = str(exc)
     if isinstance(exc, AttributeError):
@@ -85,6 +91,8 @@ def operation_hint(exc: BaseException) -> str | None:
         return IN_PLACE
     if "1D tensors expected" in text:
         return "x.dot(y) on matrices: torch's dot takes only vectors; write x @ y (xp.matmul)"
+    if "same dtype" in text or "expected scalar type" in text:
+        return MIXED_DTYPES
     return None
 
 

@@ -152,3 +152,30 @@ def test_operation_hint_recognises_what_backends_say(exc, fragment):
 def test_other_errors_get_no_operation_hint():
     assert operation_hint(ZeroDivisionError("division by zero")) is None
     assert operation_hint(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
+
+
+def test_integer_data_that_torch_will_not_mix_get_the_hint_in_a_cross_check():
+    # a hostile review: integer features under torch failed the run with a bare RuntimeError
+    Xi = RNG.integers(0, 5, (60, 3))
+    yi = (Xi.sum(1) > 6).astype(float)
+
+    def loss(p, X, y):
+        xp = gdcheck.namespace(p)
+        return xp.mean((X @ p["w"] + p["b"] - y) ** 2)
+
+    def grad(p, X, y):
+        r = X @ p["w"] + p["b"] - y
+        return {"w": 2 * X.T @ r / X.shape[0], "b": 2 * np.mean(r)}
+
+    model = gdcheck.Model(
+        "integer_features", loss, grad, init=lambda X, y: {"w": np.zeros(3), "b": np.zeros(())}
+    )
+    with pytest.raises(InputError, match=r"failed under torch .* pass floating data"):
+        gdcheck.crosscheck(model, Xi, yi, lr=0.01, steps=3, backends=("numpy", "torch"))
+    pytest.importorskip("jax")  # JAX first: torch fails after JAX's checks, which are kept
+    run = gdcheck.crosscheck(model, Xi, yi, lr=0.01, steps=3)
+    found = " ".join(f.message for f in run.findings)
+    assert not run.passed and "torch failed during the cross-check" in found
+    assert "pass floating data (e.g. X.astype(float))" in found
+    floating = gdcheck.crosscheck(model, Xi.astype(float), yi, lr=0.01, steps=3)
+    assert floating.passed  # the fix it names works

@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import backends as backend_registry
 from .._types import Backend, NDArray, Tolerance, Trajectory
+from ..array_api import operation_hint
 from ..backends._common import report_steps, steps_reported_to
 from ..backends._device import full_precision_if_reduced, reduced_precision, runs_on_device
 from ..backends._memory import check_data_fits, check_memory
@@ -224,9 +225,11 @@ def crosscheck(
             raise
         except Exception as exc:  # a backend that fails mid-run: keep the others' results
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            hint = operation_hint(exc)
             failed[backend.name] = (
                 f"{backend.name} failed during the cross-check ({type(exc).__name__}: {first}); "
                 "its checks are incomplete, the other backends' results are kept."
+                + (f" Hint: {hint}." if hint else "")
             )
             runs.pop(backend.name, None)
 
@@ -382,7 +385,7 @@ def _loss_failed(model: Model, backend: str, exc: Exception) -> str:
     first = str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else ""
     return (
         f"model {model.name!r}: the loss failed under {backend} ({type(exc).__name__}: "
-        f"{first[:300]}). Hint: {NAMESPACE_HINT}."
+        f"{first[:300]}). Hint: {operation_hint(exc) or NAMESPACE_HINT}."
     )
 
 
