@@ -107,7 +107,13 @@ def test_a_run_that_would_not_fit_is_refused_up_front(monkeypatch: pytest.Monkey
         )
     text = str(info.value)
     assert "would keep about" in text and "is available" in text
-    assert "fewer steps (about" in text and "dtype='float32'" in text
+    assert "fewer steps (--steps, steps=; about" in text and "--backends" in text
+    assert "--dtype float32" not in text  # float32 needs 0.33 GiB: not offered, it does not fit
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 440 * 2**20)
+    with pytest.raises(InputError, match=r"or --dtype float32 \(dtype='float32'; about 0.33 GiB\)"):
+        gdcheck.crosscheck(
+            gdcheck.models.linear_regression(), X, y, lr=0.05, steps=2_000_000, backends="numpy"
+        )
 
 
 def test_memory_estimate_grows_with_steps_params_and_backends() -> None:

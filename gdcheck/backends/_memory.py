@@ -146,7 +146,8 @@ def check_memory(
     smaller = ""
     if dtype == "float64":
         half = estimate_bytes(p, steps, "float32", n_backends, hessian, record_every, data // 2)
-        smaller = f", or dtype='float32' (about {_gb(half)})"
+        if half * SAFETY <= have:  # offered only where it fits
+            smaller = f", or --dtype float32 (dtype='float32'; about {_gb(half)})"
     every = ""
     k = _record_every_that_fits(p, steps, dtype, n_backends, hessian, have, record_every, data)
     if k is not None:  # the records are what does not fit: keep fewer of them
@@ -157,8 +158,8 @@ def check_memory(
     raise InputError(
         f"this cross-check would keep about {_gb(need)} in memory ({rows} recorded steps × {p} "
         f"parameters × {n_backends + 1} backends' per-step records, in {dtype}) and "
-        f"{_gb(have)} is available. To fit, {every}pass fewer steps (about {fits} fit)"
-        f"{smaller}, or fewer backends (backends=...)."
+        f"{_gb(have)} is available. To fit, {every}pass fewer steps (--steps, steps=; about "
+        f"{fits} fit){smaller}, or fewer backends (--backends, backends=)."
     )
 
 

@@ -80,7 +80,8 @@ def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
     if bad:  # check_finite's message, found block by block
         raise InputError(
             f"X contains {bad} {' and '.join(k for k, v in kinds.items() if v)} value(s), the "
-            f"first at index {first}; remove or impute them before checking gradients."
+            f"first at index {first} (feature {first[0]} of example {first[1]}: X is features × "
+            "examples); remove or impute them before checking gradients."
         )
     return out, y_out
 
