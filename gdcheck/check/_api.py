@@ -40,6 +40,7 @@ from ._grad_output import call_grad
 from ._kink import judge_at_smooth_points
 from ._ladder import Ladder
 from ._layout import unroll
+from ._missing_example import missing_example
 from ._on_demand import OnDemand, release
 from ._per_example import look_per_example
 from ._point import PointCheck, PointChecker
@@ -53,6 +54,8 @@ LARGE_DATA = 1_000_000
 is central differences along the Taylor line (the complex step's complex copy of the data
 would cost more than the rest of the check), and ``taylor="auto"`` skips the Taylor test of
 a check that passes."""
+VAGUE = ("unexplained", "structured")
+"""Diagnoses that a named example left out (:mod:`._missing_example`) makes precise."""
 RESOLVE = 100.0
 """An entry resolves a 1 % error where ``|r_i| ≥ RESOLVE·tol_i``."""
 
@@ -192,6 +195,8 @@ def check_gradient(
     diagnosis = _combine(point, checks)
     if diagnosis is not None and diagnosis.kind == "unexplained":
         diagnosis = look_per_example(ctx, grad, layout, dtype, data_user, checks, diagnosis)
+    if diagnosis is not None and diagnosis.kind in VAGUE:
+        diagnosis = _left_out(ctx, checks, diagnosis)
     # A difference that rounding explains is reported, not failed — unless the tolerance
     # is the user's own, which is then taken at its word.
     own_tolerance = rtol is not None or atol is not None
@@ -357,6 +362,19 @@ def _cannot_tell(point: PointCheck, tree: dict[str, NDArray]) -> str | None:
     if any(np.any(v == 0) for v in tree.values()):
         return "the given point has parameters that are exactly 0, where some terms vanish"
     return None
+
+
+def _left_out(ctx: PointChecker, checks: list[PointCheck], unexplained: Diagnosis) -> Diagnosis:
+    """``unexplained`` (or a vaguer ``structured``, a rank-one difference), or the example the
+    gradient leaves out (:mod:`._missing_example`: an exact fit, so it is preferred) at every
+    point that says it, counted as :func:`._per_example.look_per_example` counts."""
+    looked = [c for c in checks if c.diagnosis is not None and c.diagnosis.kind in VAGUE]
+    found = [d for d in (missing_example(ctx, c) for c in looked) if d is not None]
+    if not found:
+        return unexplained
+    found[0].points_checked = unexplained.points_checked
+    found[0].points_agreeing = len(found)
+    return found[0]
 
 
 def _combine(first: PointCheck, checks: list[PointCheck]) -> Diagnosis | None:

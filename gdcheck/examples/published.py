@@ -67,9 +67,9 @@ def svm_loss(W: Any, X: Any, y: Any, reg: float) -> Any:
 
 # ported from ACCIPD/py-cs231 src/classifiers/linear_svm.py (svm_loss_naive's loop, with the
 # dW updates of the CS231n assignment), commit 518e7098eed9e9d20e1525b554b5afbf9864e6da
-def svm_grad_naive(W, X, y, reg, correct_term=True, scale=True, reg2=2.0):
+def svm_grad_naive(W, X, y, reg, correct_term=True, scale=True, reg2=2.0, to_last=True):
     dW = np.zeros(W.shape)
-    for i in range(X.shape[0]):
+    for i in range(X.shape[0] if to_last else X.shape[0] - 1):
         scores = X[i].dot(W)
         for j in range(W.shape[1]):
             if j == y[i]:

@@ -1,0 +1,103 @@
+r"""A gradient that leaves one example out: the off-by-one of a loop or a slice.
+
+A loop ``for i in range(N - 1)``, a slice ``X[:-1]`` or a dropped last mini-batch of one
+computes the gradient over the other examples. With :math:`r` autodiff's gradient of the
+mean over all :math:`N` examples and :math:`r_k` its gradient on example :math:`k` alone,
+
+.. math:: g = \alpha\, r + \beta\, r_k, \qquad
+          (\alpha, \beta) = (1, -\tfrac1N) \text{ (still } \div N\text{)},\quad
+          (\tfrac{N}{N-1}, -\tfrac{1}{N-1}) \text{ (} \div (N-1)\text{)},\quad
+          (1, -1) \text{ (a sum)}.
+
+:func:`missing_example` fits :math:`(\alpha, \beta)` by least squares for the last and the
+first example, and names the one whose fit is within the point's tolerance at every entry and
+whose coefficients are one of those three. A loss with a term outside the per-example sum (a
+penalty on the weights) appears in every :math:`r_k` and does not fit: it is left unexplained
+rather than guessed at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._diagnosis import Diagnosis, _entries
+from ._point import PointCheck, PointChecker
+
+COEFFICIENT_RTOL = 1e-6
+"""How close the fitted α and β must be to one of the three forms."""
+
+
+def missing_example(ctx: PointChecker, point: PointCheck) -> Diagnosis | None:
+    """A ``structured`` diagnosis when ``point``'s gradient is autodiff's without the last or
+    the first example (the module docstring); else None."""
+    if point.yours is None:
+        return None
+    found = _examples_axis(ctx.data64)
+    if found is None:
+        return None
+    axis, n = found
+    g, r = point.yours, point.reference
+    for k, which in ((n - 1, "the last"), (0, "the first")):
+        one = tuple(_example(a, k, axis, n) for a in ctx.data64)
+        try:
+            ref = ctx.gradients(point.params, one, only=ctx.reference_name)
+        except Exception:  # the loss cannot run on one example (a batch statistic, say)
+            return None
+        r_k = ref.get(ctx.reference_name)
+        if r_k is None or not np.isfinite(r_k).all() or not np.any(r_k):
+            continue
+        with np.errstate(all="ignore"):
+            (alpha, beta), *_ = np.linalg.lstsq(np.stack([r, r_k], axis=1), g, rcond=None)
+            fits = np.all(np.abs(g - alpha * r - beta * r_k) <= point.tolerance)
+        form = _form(float(alpha), float(beta), n)
+        if fits and form is not None:
+            wrong = ~(point.abs_error <= point.tolerance)
+            return Diagnosis(
+                "structured",
+                f"your gradient leaves out example {k} ({which} of {n}): it equals "
+                f"{ctx.ref_label} gradient over the other {n - 1} examples{form} at every entry "
+                f"(α = {alpha:.6g}, β = {beta:.6g} in g = α·r + β·r_{k}). An off-by-one: a loop "
+                f"to N − 1 (range(N - 1)), a slice such as X[:-1], or a last mini-batch dropped; "
+                "sum over every example.",
+                entries=_entries(ctx.layout, np.flatnonzero(wrong)),
+            )
+    return None
+
+
+def _form(alpha: float, beta: float, n: int) -> str | None:
+    """How the other examples were normalised, for the coefficients that say so."""
+    forms = {
+        ", still divided by N": (1.0, -1.0 / n),
+        ", divided by N − 1": (n / (n - 1), -1.0 / (n - 1)),
+        " (summed)": (1.0, -1.0),
+    }
+    for words, (a, b) in forms.items():
+        if abs(alpha - a) <= COEFFICIENT_RTOL * abs(a) and abs(beta - b) <= COEFFICIENT_RTOL * abs(
+            b
+        ):
+            return words
+    return None
+
+
+def _examples_axis(data: tuple) -> tuple[int, int] | None:
+    """``(axis, N)``: the examples' axis, the leading one when every data array's leading axis
+    has length N (rows: X (N, d), y (N,)), else the trailing one when every trailing axis has
+    (the tutorial's columns: X (n, N), y (1, N)); None when neither, or N < 3."""
+    arrays = [a for a in data if isinstance(a, np.ndarray)]
+    if not arrays or any(a.ndim == 0 for a in arrays):
+        return None
+    for axis in (0, -1):
+        sizes = {a.shape[axis] for a in arrays}
+        if len(sizes) == 1 and (n := sizes.pop()) >= 3:
+            return axis, n
+    return None
+
+
+def _example(a: Any, k: int, axis: int, n: int) -> Any:
+    if not isinstance(a, np.ndarray) or a.ndim == 0 or a.shape[axis] != n:
+        return a
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(k, k + 1)
+    return a[tuple(index)]
