@@ -400,3 +400,27 @@ def test_the_complex_step_is_not_trusted_where_the_loss_compares_values():
     assert res.passed, str(res)
     cs = next(w for w in res.witnesses if w.witness.name == "complex step")
     assert cs.witness.ran or "complex" in cs.witness.skipped
+
+
+def test_memory_mapped_data_raise_no_torch_warning(tmp_path):
+    # torch warns once per process about a non-writable array; nothing here writes to data.
+    # A fresh process, so the warning cannot have fired before (gdcheck would catch it as an
+    # error inside a backend, so it is read from stderr, not raised).
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "X.npy", np.random.default_rng(0).standard_normal((50, 3)))
+    code = (
+        "import numpy as np, gdcheck\n"
+        f"A = np.load({str(tmp_path / 'X.npy')!r}, mmap_mode='r')\n"
+        "X, y = A[:, :-1], A[:, -1]  # views of a read-only map, as a user slices a file\n"
+        "def loss(w, X, y):\n"
+        "    xp = gdcheck.namespace(w)\n"
+        "    return xp.mean((X @ w - y) ** 2)\n"
+        "def grad(w, X, y):\n"
+        "    return 2 * X.T @ (X @ w - y) / len(y)\n"
+        "assert gdcheck.check_gradient(loss, grad, np.ones(2) / 2, X, y, backends='torch').passed\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert "not writable" not in out.stderr and "Warning" not in out.stderr

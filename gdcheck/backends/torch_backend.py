@@ -14,6 +14,7 @@ once (:mod:`._torch_vmap`).
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -254,8 +255,13 @@ def loss_and_grad_torch(loss: Any, tree: dict[str, NDArray], to_user: Any, data:
 
 
 def _to_torch(value: Any, torch: Any) -> Any:
+    """A NumPy array as a tensor sharing its memory (float64 where floating). A read-only
+    array (a memory-mapped file, the check's read-only views) is shared too: nothing here
+    writes to data, so torch's warning about non-writable arrays is not passed on."""
     if isinstance(value, np.ndarray):
         if np.issubdtype(value.dtype, np.floating):
-            return torch.from_numpy(value.astype(np.float64, copy=False))
-        return torch.from_numpy(value)
+            value = value.astype(np.float64, copy=False)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.from_numpy(value)
     return value
