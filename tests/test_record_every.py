@@ -255,6 +255,14 @@ def test_the_memory_estimate_and_refusal_know_k(data, monkeypatch):
     assert need * _memory.SAFETY <= 200 * 2**20  # the K it suggests fits
 
 
+@pytest.mark.parametrize(("flag", "value"), [("--lr", "0.2"), ("--out", "report")])
+def test_check_without_steps_refuses_lr_and_out_instead_of_ignoring_them(flag, value, capsys):
+    assert main(["check", "gdcheck/examples/logistic_check.py", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} is the" in err and "of the cross-check of --steps K" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_check_without_steps_refuses_record_every(capsys):
     assert main(["check", "gdcheck/examples/logistic_check.py", "--record-every", "5"]) == 2
     err = capsys.readouterr().err

@@ -168,6 +168,15 @@ def run(args: argparse.Namespace) -> int:
         from ..validation import check_lr
 
         check_lr(args.lr, "--lr")
+    for flag, value, what in (
+        ("--lr", args.lr, "the learning rate"),
+        ("--out", args.out, "the report directory"),
+    ):
+        if args.steps is None and value is not None:  # said, not ignored
+            raise InputError(
+                f"{flag} is {what} of the cross-check of --steps K; the one-point check trains "
+                f"nothing and prints its result. Add --steps (e.g. --steps 200), or drop {flag}."
+            )
     timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
     return run_in_child(
         __name__, "run_here", args, label=args.file, timeout=timeout, what="--timeout"
