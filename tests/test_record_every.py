@@ -267,3 +267,34 @@ def test_check_without_steps_refuses_record_every(capsys):
     assert main(["check", "gdcheck/examples/logistic_check.py", "--record-every", "5"]) == 2
     err = capsys.readouterr().err
     assert "--record-every 5 applies to the cross-check of --steps K" in err
+
+
+def test_the_verdict_lists_two_or_three_recorded_points_without_an_ellipsis(capsys):
+    argv = ["check", "gdcheck/examples/logistic_check.py", "--steps", "20", "-q"]
+    assert main([*argv, "--record-every", "20"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "the 2 recorded points w_0, w_20 (every 20th of the 21 points" in out
+    assert main([*argv, "--record-every", "3"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "points w_0, w_3, … w_20 (every 3rd of the 21 points" in out
+
+
+def test_ordinals():
+    from gdcheck._words import ordinal
+
+    got = [ordinal(k) for k in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111, 1000)]
+    assert got == [
+        "1st",
+        "2nd",
+        "3rd",
+        "4th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+        "23rd",
+        "101st",
+        "111th",
+        "1,000th",
+    ]

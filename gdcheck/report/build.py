@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import __version__
 from .._taylor_figure import taylor_record
+from .._words import ordinal
 from .schema import SCHEMA_VERSION
 
 MAX_POINTS = 1000
@@ -281,9 +282,14 @@ def _headline(findings: list[Any]) -> list[str]:
 
 def _recorded_where(at: np.ndarray, every: int) -> str:
     """Where a ``record_every`` > 1 run was checked: the recorded points, not every step."""
+    points = (
+        ", ".join(f"w_{int(t)}" for t in at)
+        if len(at) <= 3
+        else (f"w_0, w_{int(at[1])}, … w_{int(at[-1])}")
+    )
     return (
-        f"at each of the {len(at):,} recorded points w_0, w_{int(at[1])}, … w_{int(at[-1])} "
-        f"(every {every:,}th of the {int(at[-1]) + 1:,} steps, and the last; the steps between "
+        f"at each of the {len(at):,} recorded points {points} (every {ordinal(every)} of the "
+        f"{int(at[-1]) + 1:,} points w_0 … w_{int(at[-1])}, and the last; the steps between "
         "them were not checked)"
     )
 

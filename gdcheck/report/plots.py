@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .._words import ordinal
+
 COLORS = {"numpy": "#222222", "jax": "#0072B2", "torch": "#D55E00"}
 """Okabe–Ito colours, readable by colour-blind readers; other backends take :data:`PALETTE`."""
 PALETTE = ("#009E73", "#CC79A7", "#E69F00", "#56B4E9")
@@ -156,7 +158,7 @@ def report_plots(report: dict[str, Any]) -> list[Plot]:
     every = int(s.get("record_every") or 1)
     if every > 1:  # --record-every K: the points are the recorded steps only
         most = f"; the maximum over each run of {stride:,} of them" if stride > 1 else ""
-        bucket = f" (at the recorded steps, every {every:,}th{most})"
+        bucket = f" (at the recorded steps, every {ordinal(every)}{most})"
     plots = []
     if others:
         err = tuple(
@@ -210,7 +212,7 @@ def report_plots(report: dict[str, Any]) -> list[Plot]:
             "loss",
             "Loss per step, each backend's own run (log scale)",
             f"The cost C(w) along each backend's own trajectory"
-            f"{' (every ' + format(stride * every, ',') + 'th step)' if stride * every > 1 else ''}"
+            f"{' (every ' + ordinal(stride * every) + ' step)' if stride * every > 1 else ''}"
             ". Curves that "
             f"agree lie on top of one another; the reference ({reference}) is the wide pale line "
             "underneath. Gaps are non-finite values (a diverged run).",

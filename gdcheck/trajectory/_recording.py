@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._types import NDArray, Trajectory
+from .._words import ordinal
 from ..errors import InputError, InputTypeError
 
 
@@ -57,7 +58,7 @@ def recording_note(at: NDArray, every: int) -> str:
     shown = ", ".join(str(int(t)) for t in at[:3])
     return (
         f"record_every={every}: {len(at):,} of the {steps + 1:,} steps were recorded and "
-        f"checked ({shown}, … every {every:,}th, and the last, {steps:,}). The shadow gradient "
+        f"checked ({shown}, … every {ordinal(every)}, and the last, {steps:,}). The shadow gradient "
         "and update checks and the comparison of the independent runs ran at those steps only "
         "(the update check: one step from each recorded w_t to w_{t+1}); a mistake that shows only "
         "at steps that were not recorded (a branch taken at some steps only) can be missed. "
