@@ -63,6 +63,13 @@ def source_blocks(a: NDArray, block_bytes: int = BLOCK_BYTES) -> list[tuple[slic
     return blocks
 
 
+def whole_index(block: tuple[slice, ...], at: Any) -> tuple[int, ...]:
+    """The index in the whole array of position ``at`` inside ``a[block]``, ``block`` one of
+    :func:`source_blocks`' indices (slices of the leading axes; the rest whole)."""
+    starts = [s.start or 0 for s in block] + [0] * (len(at) - len(block))
+    return tuple(int(v) + o for v, o in zip(at, starts, strict=True))
+
+
 def copy_in_blocks(
     dst: NDArray,
     src: NDArray,

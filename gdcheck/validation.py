@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._buffers import hand_back, source_blocks
+from ._buffers import hand_back, source_blocks, whole_index
 from ._types import DTYPES, DTypeName, NDArray
 from .errors import InputError, InputTypeError
 
@@ -69,14 +69,18 @@ def check_range(value: Any, dtype: str, name: str) -> None:
         if not over.any():
             continue
         at = np.argwhere(over)[0]
-        offsets = [s.start or 0 for s in index] + [0] * (len(at) - len(index))
-        where = tuple(int(v) + o for v, o in zip(at, offsets, strict=True))
-        first = float(block[tuple(at)])
+        where, first = whole_index(index, at), float(block[tuple(at)])
         raise InputError(
             f"{name} holds values beyond {dtype}'s range (±{limit:.3g}), the first {first:.3g} "
             f"at index {where}: in {dtype} they would become Inf. Run in float64 "
             "(dtype='float64', --dtype float64), or rescale the data."
         )
+
+
+def check_ranges(data: tuple, dtype: str) -> None:
+    """:func:`check_range` of each of ``data``, named ``data[i]``."""
+    for i, d in enumerate(data):
+        check_range(d, dtype, f"data[{i}]")
 
 
 def check_finite(arr: NDArray, name: str) -> None:

@@ -163,7 +163,7 @@ def check_memory(
     )
 
 
-def check_data_fits(data: tuple, dtype: str, copies_all: bool, available: int | None = None) -> int:
+def check_data_fits(data: tuple, dtype: str, copies_all: bool) -> int:
     """Refuse, before any copy is made, data whose prepared copy would not fit in memory;
     returns the bytes of that copy.
 
@@ -182,7 +182,7 @@ def check_data_fits(data: tuple, dtype: str, copies_all: bool, available: int | 
         if copies_all or (a.dtype.kind == "f" and not (a.dtype == dtype and aliasable(a)))
     ]
     need = sum(a.size * itemsize for _, a in copied)
-    have = available_bytes() if available is None else available
+    have = available_bytes()
     if have is None or need * SAFETY <= have:
         return need
     biggest_i, biggest = max(copied, key=lambda ia: ia[1].size)

@@ -33,7 +33,7 @@ from .. import backends as backend_registry
 from .._types import NDArray
 from ..errors import GradientMismatch, InputError, InputTypeError
 from ..params import ParamLayout, parse_params
-from ..validation import cast_data, check_dtype, check_finite, check_range
+from ..validation import cast_data, check_dtype, check_finite, check_ranges
 from ._arguments import by_keyword, check_tolerance_value, infer_dtype, taylor_mode
 from ._diagnosis import Diagnosis
 from ._grad_output import call_grad
@@ -138,8 +138,7 @@ def check_gradient(
             "unrolled in one flat vector; pass layout={name: shape, …} too, or drop order."
         )
     layout = layout_
-    for i, d in enumerate(data):
-        check_range(d, dtype, f"data[{i}]")
+    check_ranges(data, dtype)
     data_user = tuple(cast_data(d, dtype) for d in data)
     data64 = tuple(cast_data(d, "float64") for d in data_user)
     autodiff, skipped = _autodiff_backends(backends)

@@ -27,7 +27,7 @@ from ..trajectory._floor import gradient_tolerance, measure_floor
 from ..trajectory._metrics import weight_drift
 from ..trajectory._setup import build_problem, n_examples, resolve_optimizer
 from ..trajectory._tolerance import drift_tolerances, eigenvalues
-from ..validation import check_dtype, check_lr, check_range, check_steps
+from ..validation import check_dtype, check_lr, check_ranges, check_steps
 from . import _findings as judge
 from ._reference import Reduce, run_reference, single_process
 from ._result import ParallelResult
@@ -115,8 +115,7 @@ def setup(
     model: Model, data: tuple, options: Options, workers: int, faults: Mapping[str, int] | None
 ) -> tuple[Any, Shards, dict[str, int]]:
     """The prepared problem, its W shards, and the checked faults."""
-    for i, d in enumerate(data):  # before a cast to dtype turns them into Inf
-        check_range(d, options.dtype, f"data[{i}]")
+    check_ranges(data, options.dtype)  # before a cast to dtype turns them into Inf
     check_data_fits(data, options.dtype, copies_all=model.prepare is not None)  # before the copy
     problem = build_problem(model, data, options.dtype, options.optimizer, options.lr)
     shards = split(problem.data, examples_axis(model), workers)

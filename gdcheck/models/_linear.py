@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._buffers import aligned_empty, copy_in_blocks
+from .._buffers import aligned_empty, copy_in_blocks, whole_index
 from .._types import Array, NDArray
 from ..array_api import namespace
 from ..errors import InputError
@@ -71,9 +71,7 @@ def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
             bad += int(finite.size - finite.sum())
             kinds["NaN"] |= bool(np.isnan(block).any())
             kinds["Inf"] |= bool(np.isinf(block).any())
-            at = np.argwhere(~finite)[0]  # in the block; its slices give the offsets
-            offsets = [s.start or 0 for s in (*index, slice(0))][: len(at)]
-            here = tuple(int(v) + o for v, o in zip(at, offsets, strict=True))
+            here = whole_index(index, np.argwhere(~finite)[0])
             first = here if first is None else min(first, here)  # row-major first of all
 
     copy_in_blocks(out[1:], X, GRAM_BLOCK_BYTES, check)

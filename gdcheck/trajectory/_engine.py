@@ -34,7 +34,7 @@ from ..backends._memory import check_data_fits, check_memory
 from ..backends._problem import Problem
 from ..errors import InputError, InputTypeError
 from ..models._model import Model
-from ..validation import check_backend_names, check_dtype, check_lr, check_range, check_steps
+from ..validation import check_backend_names, check_dtype, check_lr, check_ranges, check_steps
 from ._findings import findings
 from ._floor import gradient_tolerance, measure_floor, sample_steps, update_tolerance
 from ._metrics import gradient_errors, weight_drift
@@ -146,8 +146,7 @@ def crosscheck(
     optimizer = resolve_optimizer(optimizer)
     requested = None if backends is None else check_backend_names(backends, backend_registry.NAMES)
     override = resolve_override(tolerance, dtype)
-    for i, d in enumerate(data):  # before the moments or a cast to dtype overflow
-        check_range(d, dtype, f"data[{i}]")
+    check_ranges(data, dtype)  # before the moments or a cast to dtype overflow
     data, scaling = user_data(model, data, standardize=standardize, layout=layout)
     if workers is not None and (
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
