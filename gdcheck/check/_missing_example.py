@@ -18,11 +18,10 @@ rather than guessed at.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ._diagnosis import Diagnosis, _entries
+from ._per_example import examples_along, one_example
 from ._point import PointCheck, PointChecker
 
 COEFFICIENT_RTOL = 1e-6
@@ -40,7 +39,7 @@ def missing_example(ctx: PointChecker, point: PointCheck) -> Diagnosis | None:
     axis, n = found
     g, r = point.yours, point.reference
     for k, which in ((n - 1, "the last"), (0, "the first")):
-        one = tuple(_example(a, k, axis, n) for a in ctx.data64)
+        one = tuple(one_example(a, k, n, axis) for a in ctx.data64)
         try:
             ref = ctx.gradients(point.params, one, only=ctx.reference_name)
         except Exception:  # the loss cannot run on one example (a batch statistic, say)
@@ -73,10 +72,8 @@ def _form(alpha: float, beta: float, n: int) -> str | None:
         ", divided by N − 1": (n / (n - 1), -1.0 / (n - 1)),
         " (summed)": (1.0, -1.0),
     }
-    for words, (a, b) in forms.items():
-        if abs(alpha - a) <= COEFFICIENT_RTOL * abs(a) and abs(beta - b) <= COEFFICIENT_RTOL * abs(
-            b
-        ):
+    for words, form in forms.items():
+        if np.allclose((alpha, beta), form, rtol=COEFFICIENT_RTOL, atol=0.0):
             return words
     return None
 
@@ -85,19 +82,8 @@ def _examples_axis(data: tuple) -> tuple[int, int] | None:
     """``(axis, N)``: the examples' axis, the leading one when every data array's leading axis
     has length N (rows: X (N, d), y (N,)), else the trailing one when every trailing axis has
     (the tutorial's columns: X (n, N), y (1, N)); None when neither, or N < 3."""
-    arrays = [a for a in data if isinstance(a, np.ndarray)]
-    if not arrays or any(a.ndim == 0 for a in arrays):
-        return None
     for axis in (0, -1):
-        sizes = {a.shape[axis] for a in arrays}
-        if len(sizes) == 1 and (n := sizes.pop()) >= 3:
+        n = examples_along(data, axis)
+        if n is not None and n >= 3:
             return axis, n
     return None
-
-
-def _example(a: Any, k: int, axis: int, n: int) -> Any:
-    if not isinstance(a, np.ndarray) or a.ndim == 0 or a.shape[axis] != n:
-        return a
-    index = [slice(None)] * a.ndim
-    index[axis] = slice(k, k + 1)
-    return a[tuple(index)]

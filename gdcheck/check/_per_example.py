@@ -87,7 +87,7 @@ def per_example_term(
     ``ctx`` is the :class:`~._point.PointChecker` (its ``gradients`` give the reference on
     sliced data), ``d`` and ``wrong`` the flat difference and over-tolerance mask on the batch.
     """
-    n = _examples(data64)
+    n = examples_along(data64)
     labels = [
         j for j, a in enumerate(data64) if _is_labels(a, n) and a.max(initial=0) < max_cols(layout)
     ]
@@ -99,8 +99,10 @@ def per_example_term(
     seen: list[tuple[int, str, float]] = []  # (example, blocks, a)
     with np.errstate(all="ignore"):
         for i in range(min(n, TRIES)):
-            one = tuple(_row(a, i, n) for a in data_user)
-            ref = ctx.gradients(tree, tuple(_row(a, i, n) for a in data64), only=ctx.reference_name)
+            one = tuple(one_example(a, i, n) for a in data_user)
+            ref = ctx.gradients(
+                tree, tuple(one_example(a, i, n) for a in data64), only=ctx.reference_name
+            )
             yours, structure = call_grad(grad, layout, tree, one)
             if ctx.reference_name not in ref or yours is None or structure is not None:
                 return None
@@ -143,13 +145,13 @@ def max_cols(layout: ParamLayout) -> int:
     return max((s[-1] for s in layout.shapes if s), default=0)
 
 
-def _examples(data: tuple) -> int | None:
-    """``N`` when every data array's leading axis has that length."""
+def examples_along(data: tuple, axis: int = 0) -> int | None:
+    """``N`` when every data array's ``axis`` has that length (and none is 0-d)."""
     arrays = [a for a in data if isinstance(a, np.ndarray)]
-    sizes = {a.shape[0] for a in arrays if a.ndim >= 1}
-    if not arrays or len(sizes) != 1 or any(a.ndim == 0 for a in arrays):
+    if not arrays or any(a.ndim == 0 for a in arrays):
         return None
-    return sizes.pop()
+    sizes = {a.shape[axis] for a in arrays}
+    return sizes.pop() if len(sizes) == 1 else None
 
 
 def _is_labels(a: Any, n: int | None) -> bool:
@@ -162,8 +164,14 @@ def _is_labels(a: Any, n: int | None) -> bool:
     )
 
 
-def _row(a: Any, i: int, n: int) -> Any:
-    return a[i : i + 1] if isinstance(a, np.ndarray) and a.ndim >= 1 and a.shape[0] == n else a
+def one_example(a: Any, i: int, n: int, axis: int = 0) -> Any:
+    """Example ``i`` of ``a`` along ``axis`` (kept as an axis of length 1) where that axis
+    holds the ``n`` examples; anything else as it is."""
+    if not isinstance(a, np.ndarray) or a.ndim == 0 or a.shape[axis] != n:
+        return a
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(i, i + 1)
+    return a[tuple(index)]
 
 
 def _one_example(
