@@ -39,8 +39,9 @@ points are smooth with probability 1 and are not probed. Before the four gradien
 values of the loss screen the given point (:func:`looks_smooth`) when the floor saw no jump
 (:func:`floor_jumped`): where the loss is smooth along a random line through it, no kink lies
 within reach of the floor's perturbations, and the probe is skipped (:func:`may_be_kink`).
-The reference gradients are float64 whatever the dtype. Not probed without autodiff (a witness is then the reference). An entry
-whose jumps cancel along every look is not named; the point is still not judged.
+The reference gradients are float64 whatever the dtype. Not probed without autodiff (a witness
+is then the reference). An entry whose jumps cancel along every look is not named; the point
+is still not judged.
 """
 
 from __future__ import annotations

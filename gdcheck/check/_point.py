@@ -16,6 +16,7 @@ point's diagnosis. The witnesses run on a background thread (:meth:`PointChecker
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from collections.abc import Callable, Mapping
@@ -103,7 +104,6 @@ class PointChecker(BackgroundWork, WitnessRunner):
         self.data_dims = [d for a in data64 if isinstance(a, np.ndarray) for d in a.shape]
         self.n_terms = max(self.data_dims, default=1)  # N of rtol: the largest data dimension
         self.given: NDArray | None = None  # the first point compared, probed for a kink
-        self._loss_rows: LossEvaluator | None = None  # the kink screen's losses
 
     # -- autodiff -------------------------------------------------------------------------
     def gradients(
@@ -283,7 +283,7 @@ class PointChecker(BackgroundWork, WitnessRunner):
         the jumps."""
         flat = self.layout.flatten(tree)
         seed = len(self.notes) + 13
-        if not may_be_kink(self._losses_at, self.layout, flat, floor, ref, self.dtype, seed):
+        if not may_be_kink(self._loss_rows, self.layout, flat, floor, ref, self.dtype, seed):
             return None, floor
         kink = find_kink(self._reference_at, self.layout, flat, ref, self.dtype, rng, floor)
         if kink is None:
@@ -295,13 +295,12 @@ class PointChecker(BackgroundWork, WitnessRunner):
         kink.floor_beside = True
         return kink, self.rounding_floor(self.layout.unflatten(beside), base, rng)
 
-    def _losses_at(self, points: NDArray) -> tuple[NDArray, NDArray]:
-        """The loss at each row of ``points`` and its dtype's ε: through one batched torch pass
-        on large data (one read of the data for every row), else NumPy's, row by row
-        (:class:`._ladder.LossEvaluator`, made once per check)."""
-        if self._loss_rows is None:
-            self._loss_rows = LossEvaluator(self.loss, self.layout, self.data64)
-        return self._loss_rows(points)
+    @functools.cached_property
+    def _loss_rows(self) -> LossEvaluator:
+        """The kink screen's losses at rows of points, with their dtype's ε: one batched torch
+        pass on large data (one read of the data for every row), else NumPy's, row by row;
+        made on first use, once per check."""
+        return LossEvaluator(self.loss, self.layout, self.data64)
 
     def _is_given(self, tree: dict[str, NDArray]) -> bool:
         """Is ``tree`` the first point compared? Only it is probed for a kink: the random
