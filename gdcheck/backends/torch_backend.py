@@ -257,11 +257,15 @@ def loss_and_grad_torch(loss: Any, tree: dict[str, NDArray], to_user: Any, data:
 def _to_torch(value: Any, torch: Any) -> Any:
     """A NumPy array as a tensor sharing its memory (float64 where floating). A read-only
     array (a memory-mapped file, the check's read-only views) is shared too: nothing here
-    writes to data, so torch's warning about non-writable arrays is not passed on."""
-    if isinstance(value, np.ndarray):
-        if np.issubdtype(value.dtype, np.floating):
-            value = value.astype(np.float64, copy=False)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            return torch.from_numpy(value)
-    return value
+    writes to data, so torch's warning about non-writable arrays is not passed on. Only then
+    are the warning filters touched: ``catch_warnings`` swaps process-wide state, and this may
+    run on the check's background thread."""
+    if not isinstance(value, np.ndarray):
+        return value
+    if np.issubdtype(value.dtype, np.floating):
+        value = value.astype(np.float64, copy=False)
+    if value.flags.writeable:
+        return torch.from_numpy(value)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(value)

@@ -358,7 +358,7 @@ def _run_backend(
     )
 
 
-def _not_finite_at_start(model: Model, problem: Any, loss: float) -> str:
+def _not_finite_at_start(model: Model, problem: Problem, loss: float) -> str:
     """Why a run has no finite step at all: the loss at ``init``'s params is not finite."""
     largest = largest_magnitude(problem.data)
     limit = float(np.finfo(problem.dtype).max)
