@@ -113,3 +113,29 @@ def test_check_gradients_floor_takes_eight_perturbations_on_tiny_data(m, expecte
         lambda w: model.loss(w, Xb, yb), lambda w: model.grad(w, Xb, yb), w
     )
     assert res.passed and per_floor and all(n == FLOOR_SAMPLES for n in per_floor), per_floor
+
+
+@pytest.mark.parametrize("backend", [backend_param(n) for n in ("jax", "torch")])
+def test_above_small_data_every_perturbation_goes_in_one_call(backend) -> None:
+    """Above SMALL_DATA elements only the weights are perturbed, so the data are the same for
+    every perturbation: their rows go to the backend in one batched call, and the floor is
+    the one the calls per perturbation give."""
+    from gdcheck.check._perturb import SMALL_DATA
+
+    m = SMALL_DATA // 2 + 500  # X (1, m), y (1, m) and the ones row: 1.5 × SMALL_DATA elements
+    run = _run(backend, m, steps=40)
+    weights = run.reference.weights
+    counting = _Counting(backends.get(backend))
+    measured = _floor.measure_floor(run.problem, counting, weights)
+    sampled = len(_floor.sample_steps(len(weights)))
+    assert counting.rows == [sampled, FLOOR_SAMPLES * sampled]  # base, then all perturbations
+    inner = backends.get(backend)
+    at = weights[_floor.sample_steps(len(weights))]
+    base = inner.shadow(run.problem, at).grads.astype(np.float64)
+    per_call = np.zeros_like(base)
+    for bumped, data in _floor._perturbations(run.problem, at.astype(np.float64), 0):
+        assert data is None  # the data as they are
+        moved = inner.shadow(run.problem, bumped.astype(run.problem.dtype)).grads
+        per_call = np.maximum(per_call, np.abs(moved.astype(np.float64) - base))
+    np.testing.assert_array_equal(measured[_floor.sample_steps(len(weights))], per_call)
+    assert (measured > 0).any()
