@@ -12,6 +12,7 @@ import numpy as np
 
 from ._buffers import hand_back, source_blocks, whole_index
 from ._types import DTYPES, DTypeName, NDArray
+from ._words import counted
 from .errors import InputError, InputTypeError
 
 
@@ -142,7 +143,7 @@ def check_tutorial_data(X: Any, y: Any) -> tuple[NDArray, NDArray]:
         )
     if y.shape[1] != m:
         raise InputError(
-            f"X has {m} examples (columns, shape {X.shape}) but y has {y.shape[1]} (shape {y.shape}); "
+            f"X has {counted(m, 'example')} (columns, shape {X.shape}) but y has {y.shape[1]} (shape {y.shape}); "
             "they must have the same number of examples m."
         )
     if m == 0:

@@ -298,3 +298,18 @@ def test_ordinals():
         "111th",
         "1,000th",
     ]
+
+
+def test_counts_are_singular_for_one():
+    from gdcheck._words import counted
+
+    assert [counted(k, "example") for k in (0, 1, 2, 1000)] == [
+        "0 examples",
+        "1 example",
+        "2 examples",
+        "1,000 examples",
+    ]
+    # where a message says it: one example in X, two in y
+    model = gdcheck.models.linear_regression()
+    with pytest.raises(gdcheck.errors.InputError, match=r"X has 1 example \(columns"):
+        gdcheck.crosscheck(model, np.ones((1, 1)), np.ones((1, 2)), steps=1)

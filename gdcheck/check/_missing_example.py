@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._words import counted
 from ._diagnosis import Diagnosis, _entries
 from ._per_example import examples_along, one_example
 from ._point import PointCheck, PointChecker
@@ -56,10 +57,10 @@ def missing_example(ctx: PointChecker, point: PointCheck) -> Diagnosis | None:
             return Diagnosis(
                 "structured",
                 f"your gradient leaves out example {k} ({which} of {n}): it equals "
-                f"{ctx.ref_label} gradient over the other {n - 1} examples{form} at every entry "
-                f"(α = {alpha:.6g}, β = {beta:.6g} in g = α·r + β·r_{k}). An off-by-one: a loop "
-                f"to N − 1 (range(N - 1)), a slice such as X[:-1], or a last mini-batch dropped; "
-                "sum over every example.",
+                f"{ctx.ref_label} gradient over the other {counted(n - 1, 'example')}{form} at "
+                f"every entry (α = {alpha:.6g}, β = {beta:.6g} in g = α·r + β·r_{k}). An "
+                "off-by-one: a loop to N − 1 (range(N - 1)), a slice such as X[:-1], or a last "
+                "mini-batch dropped; sum over every example.",
                 entries=_entries(ctx.layout, np.flatnonzero(wrong)),
             )
     return None

@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .._words import counted
 from ._crosscheck import (
     build_model,
     build_optimizer,
@@ -135,7 +136,7 @@ def _file(
     from .. import data
 
     X, y, names = data.load(path, target, dtype=dtype)  # X (n, m), y (1, m), the run's dtype
-    where = f"data: {path}, {X.shape[1]} examples; target: {target or 'the last column'}"
+    where = f"data: {path}, {counted(X.shape[1], 'example')}; target: {target or 'the last column'}"
     if model in ROWS_MODELS:
         features = ", ".join(names)
         note = f"{where}; laid out as rows, X ({X.shape[1]}, {X.shape[0]}) and y (m,): {features}."

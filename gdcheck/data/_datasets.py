@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .._types import NDArray
+from .._words import counted
 from ..errors import InputError, InputTypeError
 
 __all__ = ["DATASETS", "MODEL_LAYOUTS", "Dataset", "dataset", "dataset_for_model"]
@@ -236,7 +237,9 @@ def dataset(name: str, *, layout: Layout, standardize: bool = True) -> Dataset:
     names = tuple(str(f) for f in bunch.feature_names)
     arguments = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
     source = f"scikit-learn {sklearn.__version__} {loader}({arguments}), bundled"
-    notes: list[str] = [f"{X.shape[0]} examples, {X.shape[1]} features, from {source}."]
+    notes: list[str] = [
+        f"{counted(X.shape[0], 'example')}, {counted(X.shape[1], 'feature')}, from {source}."
+    ]
     means = scales = None
     dropped: tuple[str, ...] = ()
     if standardize:

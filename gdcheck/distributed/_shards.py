@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .._types import NDArray
+from .._words import counted
 from ..errors import InputError, InputTypeError
 
 
@@ -88,7 +89,7 @@ def split(data: tuple, axis: int, workers: int) -> Shards:
     m = n_examples(data, axis)
     if not 1 <= workers <= m:
         raise InputError(
-            f"crosscheck_parallel: workers={workers} for {m} examples; pass 1 <= workers <= {m} "
+            f"crosscheck_parallel: workers={workers} for {counted(m, 'example')}; pass 1 <= workers <= {m} "
             "(every worker needs at least one example)."
         )
     cut = tuple(isinstance(d, np.ndarray) and d.ndim > 0 and d.shape[axis] == m for d in data)

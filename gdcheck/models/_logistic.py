@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._types import Array, NDArray
+from .._words import counted
 from ..array_api import namespace
 from ..errors import InputError
 from ..validation import as_float_array, check_finite
@@ -54,11 +55,11 @@ def check_rows_data(X: Any, y: Any, model: str) -> tuple[NDArray, NDArray]:
     if X.shape[0] != m:
         if X.shape[1] == m:
             raise InputError(
-                f"{model}: X has shape {X.shape} but y has {m} examples; this model takes one row "
+                f"{model}: X has shape {X.shape} but y has {counted(m, 'example')}; this model takes one row "
                 f"per example (m, n), and X looks like features × examples: pass X.T."
             )
         raise InputError(
-            f"{model}: X has {X.shape[0]} rows (shape {X.shape}) but y has {m} examples "
+            f"{model}: X has {X.shape[0]} rows (shape {X.shape}) but y has {counted(m, 'example')} "
             f"(shape {y.shape}); they must have the same number of examples m."
         )
     if m == 0:
