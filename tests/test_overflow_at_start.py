@@ -76,3 +76,16 @@ def test_standardising_a_feature_whose_spread_overflows_is_refused():
     model = gdcheck.models.linear_regression()
     with pytest.raises(InputError, match=r"feature 1's mean or spread overflows float64"):
         gdcheck.crosscheck(model, X, y, lr=0.1, steps=2, standardize=True)
+
+
+def test_features_that_overflow_say_so_once_without_numpy_warnings():
+    """X at 1e30: in float32 the gradient's X (ŷ − y)ᵀ overflows at step 0 (refused with the
+    cause); in float64 the run diverges by step 3 and the report's distances to w* are inf.
+    Neither leaks a NumPy RuntimeWarning (the suite turns warnings into errors)."""
+    X, y = _data()
+    model = gdcheck.models.linear_regression()
+    with pytest.raises(InputError, match="the loss is inf at step 0"):
+        gdcheck.crosscheck(model, X * 1e30, y * 1e30, lr=0.1, steps=5, dtype="float32")
+    run = gdcheck.crosscheck(model, X * 1e30, y * 1e30, lr=0.1, steps=5, backends=("numpy",))
+    assert not run.passed and run.reference.diverged_at is not None
+    assert run.convergence.diverged and "diverges at step" in run.convergence.text

@@ -138,14 +138,16 @@ def _distances(result: Any) -> tuple[NDArray, str]:
     W = np.asarray(ref.weights, np.float64)
     if result.optimum is not None:
         w_star = np.asarray(result.optimum, np.float64).ravel()
-        norm = float(np.linalg.norm(w_star))
-        d = np.linalg.norm(W - w_star, axis=1)
+        with np.errstate(over="ignore"):  # weights of a diverging run: their distance is inf
+            norm = float(np.linalg.norm(w_star))
+            d = np.linalg.norm(W - w_star, axis=1)
         if norm > 0:
             return d / norm, "‖w − w*‖/‖w*‖ (w* the closed-form optimum)"
         return d, "‖w − w*‖ (w* = 0, the closed-form optimum)"
     assert ref.grads is not None
     G = np.asarray(ref.grads, np.float64)
-    g = np.linalg.norm(G, axis=1)
+    with np.errstate(over="ignore"):
+        g = np.linalg.norm(G, axis=1)
     g0 = g[0] if g.size and g[0] > 0 else 1.0
     pad = np.full(len(W) - len(g), np.nan) if len(g) < len(W) else np.array([])
     return np.concatenate([g / g0, pad]), "‖g‖/‖g₀‖ (the gradient norm's decrease)"

@@ -60,7 +60,9 @@ def build_problem(model: Model, data: tuple, dtype: str, optimizer: Any, lr: flo
     except Exception as exc:
         raise InputError(f"model {model.name!r}: init raised {type(exc).__name__}: {exc}") from exc
     layout, tree = parse_params(params, dtype, single="w")
-    _, structure = call_grad(model.grad, layout, tree, prepared)
+    with np.errstate(all="ignore"):  # only its structure is read here; the values at step 0
+        # are the reference's, whose non-finite loss or gradient the engine explains
+        _, structure = call_grad(model.grad, layout, tree, prepared)
     if structure is not None:
         raise InputError(f"model {model.name!r} at step 0: {structure.message}")
     w0 = layout.flatten(tree).astype(dtype)
