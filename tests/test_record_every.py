@@ -259,14 +259,15 @@ def test_the_memory_estimate_and_refusal_know_k(data, monkeypatch):
 def test_check_without_steps_refuses_lr_and_out_instead_of_ignoring_them(flag, value, capsys):
     assert main(["check", "gdcheck/examples/logistic_check.py", flag, value]) == 2
     err = capsys.readouterr().err
-    assert f"{flag} is the" in err and "of the cross-check of --steps K" in err
-    assert len(err.strip().splitlines()) == 1
+    assert f"{flag} {value} applies to the cross-check of --steps K (the " in err
+    assert f"or drop {flag}." in err and len(err.strip().splitlines()) == 1
 
 
 def test_check_without_steps_refuses_record_every(capsys):
     assert main(["check", "gdcheck/examples/logistic_check.py", "--record-every", "5"]) == 2
     err = capsys.readouterr().err
     assert "--record-every 5 applies to the cross-check of --steps K" in err
+    assert "trains nothing" in err and "or drop --record-every." in err
 
 
 def test_the_verdict_lists_two_or_three_recorded_points_without_an_ellipsis(capsys):

@@ -157,46 +157,50 @@ def run(args: argparse.Namespace) -> int:
     _check_file(args.file)
     if args.steps is not None and args.steps < 0:
         raise InputError(f"--steps must be >= 0, got {args.steps}; e.g. --steps 200.")
-    if args.steps is None and getattr(args, "record_every", 1) != 1:
-        raise InputError(
-            f"--record-every {args.record_every} applies to the cross-check of --steps K; "
-            "add --steps (e.g. --steps 200), or drop --record-every for the one-point check."
-        )
-    if args.steps is None:
-        _one_point_on_the_cpu(args)
     if args.lr is not None:
         from ..validation import check_lr
 
         check_lr(args.lr, "--lr")
-    for flag, value, what in (
-        ("--lr", args.lr, "the learning rate"),
-        ("--out", args.out, "the report directory"),
-    ):
-        if args.steps is None and value is not None:  # said, not ignored
-            raise InputError(
-                f"{flag} is {what} of the cross-check of --steps K; the one-point check trains "
-                f"nothing and prints its result. Add --steps (e.g. --steps 200), or drop {flag}."
-            )
+    if args.steps is None:
+        _refuse_cross_check_flags(args)
     timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
     return run_in_child(
         __name__, "run_here", args, label=args.file, timeout=timeout, what="--timeout"
     )
 
 
-def _one_point_on_the_cpu(args: argparse.Namespace) -> None:
-    """Refuse ``--device``/``--matmul-precision`` without ``--steps``: the one-point check
-    compares your NumPy gradient with float64 autodiff on the CPU, where neither setting
-    changes a number (float64 has no reduced matmul; the GPU would only add transfers)."""
+CPU_ONLY = (
+    "compares your gradient with float64 autodiff on the CPU, where it changes nothing (float64 "
+    "has no reduced matmul; a GPU would only add transfers)"
+)
+"""Why ``--device`` and ``--matmul-precision`` do nothing for the one-point check."""
+
+
+def _refuse_cross_check_flags(args: argparse.Namespace) -> None:
+    """Refuse, in one wording, a flag of the cross-check of ``--steps K`` given without
+    ``--steps``: said, not ignored."""
     device = getattr(args, "device", "cpu")
     precision = getattr(args, "matmul_precision", None)
-    if device == "cpu" and precision is None:
-        return
-    given = f"--device {device}" if device != "cpu" else f"--matmul-precision {precision}"
-    raise InputError(
-        f"{given} applies to the cross-check of --steps K, where JAX and PyTorch train in the "
-        "run's dtype; the one-point check compares your gradient with float64 autodiff on the "
-        f"CPU, where it changes nothing. Add --steps (e.g. --steps 200), or drop {given.split()[0]}."
-    )
+    every = getattr(args, "record_every", 1)
+    given = [
+        (f"--record-every {every}", "which steps it records", None, every != 1),
+        (f"--device {device}", "where JAX and PyTorch train", CPU_ONLY, device != "cpu"),
+        (
+            f"--matmul-precision {precision}",
+            "JAX's and torch's float32 matmul precision",
+            CPU_ONLY,
+            precision is not None,
+        ),
+        (f"--lr {args.lr}", "the learning rate", None, args.lr is not None),
+        (f"--out {args.out}", "the report directory", None, args.out is not None),
+    ]
+    for flag, what, one_point, set_ in given:
+        if set_:
+            raise InputError(
+                f"{flag} applies to the cross-check of --steps K ({what}); the one-point check "
+                f"{one_point or 'trains nothing and prints its result'}. Add --steps (e.g. "
+                f"--steps 200), or drop {flag.split()[0]}."
+            )
 
 
 def _check_file(path: str) -> None:
