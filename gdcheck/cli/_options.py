@@ -188,8 +188,9 @@ def add_device_options(p: argparse.ArgumentParser, *, when: str = "") -> None:
         "--device",
         type=_device,
         default="cpu",
-        help=f"{when}where JAX and PyTorch run: cpu, cuda or cuda:N (NumPy, the reference, stays on "
-        "the CPU); a GPU a chosen library cannot see is refused, exit 2 (default cpu)",
+        help=f"{when}where JAX and PyTorch run: cpu, cuda or cuda:N (gpu, gpu:N alike; NumPy, the "
+        "reference, stays on the CPU); a GPU a chosen library cannot see is refused, exit 2 "
+        "(default cpu)",
     )
     p.add_argument(
         "--matmul-precision",
