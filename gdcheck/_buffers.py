@@ -45,11 +45,13 @@ def source_blocks(a: NDArray, block_bytes: int = BLOCK_BYTES) -> list[tuple[slic
     """Indices cutting ``a`` (ndim ≥ 1) into blocks of about ``block_bytes`` along its outermost
     axis in memory, the one of largest stride among those longer than 1 (the rows of a C-ordered
     array, the columns of a transposed one): each block's bytes then lie in a span no other
-    block reaches into. Where one index along that axis holds more than ``block_bytes`` (a
+    block reaches into, of about ``block_bytes`` (a strided view's span, not its elements). Where one index along that axis holds more than ``block_bytes`` (a
     2-D array of few long rows), each index is cut along the other axis as well."""
     longer = [i for i in range(a.ndim) if a.shape[i] > 1] or [0]
     axis = max(longer, key=lambda i: abs(a.strides[i]))
-    per_index = (a.size // max(1, a.shape[axis])) * a.itemsize
+    # an index's bytes in memory, its elements' or its stride's: one column of a row-major
+    # file is 4 bytes an index but spans a whole row, and its blocks are counted by the span
+    per_index = max((a.size // max(1, a.shape[axis])) * a.itemsize, abs(a.strides[axis]))
     lead = (slice(None),) * axis
     if per_index <= block_bytes or a.ndim != 2:
         step = max(1, block_bytes // max(1, per_index))
@@ -89,6 +91,8 @@ def copy_in_blocks(
             release_pages(mapped, src[index])
         if each is not None:
             each(index, dst[index])
+    if mapped is not None:  # a page read again at a block's edge maps its whole large folio
+        release_pages(mapped, src)  # back, behind the edge too: drop those once, at the end
 
 
 def hand_back(view: NDArray) -> int:
@@ -116,16 +120,20 @@ def read_only_map(a: Any) -> tuple[mmap.mmap, int] | None:
 
 
 def release_pages(mapped: tuple[mmap.mmap, int], view: NDArray) -> int:
-    """Hand back the whole pages inside ``view``'s byte span (``madvise(MADV_DONTNEED)``) to the
+    """Hand back every page ``view``'s byte span touches (``madvise(MADV_DONTNEED)``) to the
     read-only map ``mapped`` (:func:`read_only_map`); returns the bytes handed back (0 when the
-    kernel refuses: the pages then simply stay)."""
+    kernel refuses: the pages then simply stay). A page it shares with a block not read yet is
+    mapped again from the page cache when that block is read."""
     mm, base = mapped
     lo = hi = view.ctypes.data - base
     for extent, stride in zip(view.shape, view.strides, strict=True):
         reach = (extent - 1) * stride
         lo, hi = lo + min(0, reach), hi + max(0, reach)
     page = mmap.PAGESIZE
-    start, stop = -(-lo // page) * page, min(len(mm), hi + view.itemsize) // page * page
+    # the pages at the span's edges too: kept, each block edge left one page mapped, and with
+    # it its large folio (2 MB an edge here, on a kernel that maps page-cache folios whole)
+    start = max(0, lo // page * page)
+    stop = min(len(mm), -(-(hi + view.itemsize) // page) * page)
     if stop <= start or start < 0:
         return 0
     try:

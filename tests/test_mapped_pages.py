@@ -196,10 +196,46 @@ def test_a_middle_target_column_is_read_once(npy) -> None:
     a = np.random.default_rng(8).random((20_000, 6), dtype=np.float32)
     path = npy(a)
     X, y, names = load(path, target=2, dtype="float32")
-    assert mapped_kib(path) < 64  # X is a copy, read once; y is read when it is used
+    assert mapped_kib(path) < 64  # X is a copy, read once; y too, its pages handed back
     assert names == ["x0", "x1", "x3", "x4", "x5"] and X.dtype == np.float32
     np.testing.assert_array_equal(X, np.delete(a, 2, axis=1).T)
     np.testing.assert_array_equal(y[0], a[:, 2])
+
+
+def test_a_column_is_cut_by_the_bytes_it_spans_not_its_elements() -> None:
+    """A file's column (one value a row, a row's stride apart) spans the whole file: its blocks
+    are counted by the span, so each block touches about ``block_bytes`` of the map. Counted by
+    its 8-byte elements, one 16 MB block of a (2e6, 1001) file spans all of its 16 GB."""
+    a = np.zeros((1000, 100))  # rows of 800 bytes
+    blocks = _buffers.source_blocks(a[:, 7:8], 8000)
+    assert len(blocks) == 100 and blocks[1] == (slice(10, 20),)
+
+
+def test_the_target_column_is_read_with_the_pages_handed_back(
+    npy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's ``.npy`` target is a column of the file. Read at once (a float64 copy to
+    validate it) it made every page of a file whose rows are a page or less resident, the whole
+    X beside its copy: 1.6 GB for an 800 MB file through ``gdcheck run``. ``prepare`` copies it
+    in blocks of rows, each block's pages handed back, and checks the copy."""
+    a = np.random.default_rng(9).random((50_000, 200), dtype=np.float32)  # 800 B a row, 40 MB
+    path = npy(a)
+    seen = []
+    real = _buffers.release_pages
+
+    def spy(mapped, view):
+        seen.append(mapped_kib(path))  # resident before each block is handed back
+        return real(mapped, view)
+
+    monkeypatch.setattr(_buffers, "release_pages", spy)
+    X, y, _ = load(path, dtype="float32")  # the last column is the target; nothing read yet
+    assert mapped_kib(path) < 64
+    Xb, yb = _linear.prepare(X, y)
+    # blocks of 16 MB: never much more than one resident, not the file's 39,000 KiB
+    assert len(seen) >= 6 and max(seen) < 20_000
+    assert mapped_kib(path) < 64
+    np.testing.assert_array_equal(yb[0], a[:, -1])
+    np.testing.assert_array_equal(Xb[1:], a[:, :-1].T)
 
 
 def test_load_takes_a_numpy_dtype_too(npy) -> None:

@@ -26,7 +26,7 @@ from .._buffers import aligned_empty, copy_in_blocks, whole_index
 from .._types import Array, NDArray
 from ..array_api import namespace
 from ..errors import InputError
-from ..validation import as_float_array, check_tutorial_data
+from ..validation import as_float_array, check_finite, check_tutorial_data
 from ._model import Model
 
 __all__ = [
@@ -55,11 +55,16 @@ def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
     """
     X = _floating(X)
     dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    _, y = check_tutorial_data(np.broadcast_to(np.zeros((), np.float64), X.shape), y)
+    y = _floating(y, "y")
+    stand_in = np.broadcast_to(np.zeros((), np.float64), X.shape)  # the shapes, nothing read
+    check_tutorial_data(stand_in, np.broadcast_to(np.zeros((), np.float64), y.shape))
     # y in X's dtype (a float64 y would make X @ r mixed-type), copied once, aligned: the
-    # backends share it as they share X, and a y read from a file map is not mapped again
+    # backends share it as they share X. Copied block by block, then checked: a y that is a
+    # file's column (the CLI's .npy target) is read with its pages handed back, where a
+    # float64 copy of it at once would make every page of a file of short rows resident
     y_out = aligned_empty(y.shape, dtype)
     copy_in_blocks(y_out, y)
+    check_finite(y_out, "y")
     out = aligned_empty((X.shape[0] + 1, X.shape[1]), dtype)
     out[0] = 1
     bad, first, kinds = 0, None, {"NaN": False, "Inf": False}
@@ -84,15 +89,15 @@ def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
     return out, y_out
 
 
-def _floating(X: Any) -> NDArray:
-    """``X`` as a NumPy array of real numbers, not copied: ``prepare`` reads it block by block
-    into float32 or float64 (its own, else float64); other inputs go through
+def _floating(X: Any, name: str = "X") -> NDArray:
+    """``X`` (or ``y``) as a NumPy array of real numbers, not copied: ``prepare`` reads it
+    block by block into float32 or float64 (its own, else float64); other inputs go through
     ``as_float_array``, which says what is wrong with them."""
     if hasattr(X, "detach"):
         X = X.detach().cpu().numpy()
     if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
         return X
-    return as_float_array(X, "X")
+    return as_float_array(X, name)
 
 
 def init_params(X: NDArray, y: NDArray | None = None) -> NDArray:
