@@ -45,8 +45,9 @@ def source_blocks(a: NDArray, block_bytes: int = BLOCK_BYTES) -> list[tuple[slic
     """Indices cutting ``a`` (ndim ≥ 1) into blocks of about ``block_bytes`` along its outermost
     axis in memory, the one of largest stride among those longer than 1 (the rows of a C-ordered
     array, the columns of a transposed one): each block's bytes then lie in a span no other
-    block reaches into, of about ``block_bytes`` (a strided view's span, not its elements). Where one index along that axis holds more than ``block_bytes`` (a
-    2-D array of few long rows), each index is cut along the other axis as well."""
+    block reaches into, of about ``block_bytes`` (a strided view's span, not its elements).
+    Where one index along that axis holds more than ``block_bytes`` (a 2-D array of few long
+    rows), each index is cut along the other axis as well."""
     longer = [i for i in range(a.ndim) if a.shape[i] > 1] or [0]
     axis = max(longer, key=lambda i: abs(a.strides[i]))
     # an index's bytes in memory, its elements' or its stride's: one column of a row-major
@@ -134,7 +135,7 @@ def release_pages(mapped: tuple[mmap.mmap, int], view: NDArray) -> int:
     # it its large folio (2 MB an edge here, on a kernel that maps page-cache folios whole)
     start = max(0, lo // page * page)
     stop = min(len(mm), -(-(hi + view.itemsize) // page) * page)
-    if stop <= start or start < 0:
+    if stop <= start:
         return 0
     try:
         mm.madvise(mmap.MADV_DONTNEED, start, stop - start)

@@ -65,7 +65,7 @@ def measure_floor(
     ``base``: ``backend``'s gradients at every row of ``weights`` when already computed (its
     shadow check, at full precision): the sampled rows are taken from it, not evaluated again.
     Where the data are not perturbed (above :data:`~gdcheck.check._perturb.SMALL_DATA`
-    elements) every perturbation's rows go to ``backend`` in one call (:func:`perturbed_rows`).
+    elements) every perturbation's rows go to ``backend`` in one call.
     """
     valid = len(weights)
     if valid == 0:
@@ -85,15 +85,18 @@ def measure_floor(
     else:
         with steps_reported_to(None):  # the stage reports the sampled steps once, below
             base = backend.shadow(problem, at.astype(problem.dtype)).grads.astype(np.float64)
-    rows = perturbed_rows(problem, weights, seed)
+    bumps = _perturbations(problem, at, seed)
     with steps_reported_to(None):
-        if rows is not None:  # the data as they are: every perturbation in one call
+        # the data as they are: every perturbation in one call (at (101, 1e5) float32, 66 rows
+        # in 3 batches of 24 instead of 2 calls of 33 rows, each padded to 2 batches)
+        if not floor_plan(problem.data)[1]:
+            rows = np.concatenate([bumped for bumped, _ in bumps]).astype(problem.dtype)
             moved = backend.shadow(problem, rows).grads
         else:
             moved = np.concatenate(
                 [
                     backend.shadow(problem, bumped.astype(problem.dtype), data).grads
-                    for bumped, data in _perturbations(problem, at, seed)
+                    for bumped, data in bumps
                 ]
             )
     moved = np.asarray(moved, np.float64).reshape(-1, *base.shape)
@@ -101,19 +104,6 @@ def measure_floor(
     floor[~np.isfinite(floor)] = 0.0
     report_steps(len(idx))
     return _hold(idx, floor, valid)
-
-
-def perturbed_rows(problem: Problem, weights: NDArray, seed: int = 0) -> NDArray | None:
-    """The weights :func:`measure_floor` evaluates (its perturbations of the rows at
-    :func:`sample_steps`, one block of rows per perturbation, in ``problem``'s dtype) when it
-    perturbs the weights alone — data above :data:`~gdcheck.check._perturb.SMALL_DATA`
-    elements —, so that one batched call evaluates them all (a batch holds 24 rows at (101,
-    1e5) float32: 66 rows in 3 batches instead of 2 calls of 2); None when the data are
-    perturbed too or the model gives its term sizes."""
-    if problem.model.term_scale is not None or not len(weights) or floor_plan(problem.data)[1]:
-        return None
-    at = np.asarray(weights[sample_steps(len(weights))], np.float64)
-    return np.concatenate([b for b, _ in _perturbations(problem, at, seed)]).astype(problem.dtype)
 
 
 def _perturbations(problem: Problem, at: NDArray, seed: int) -> Any:
