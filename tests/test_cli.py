@@ -17,6 +17,8 @@ def test_demo_prints_the_tutorials_costs_tables_and_verdict(tmp_path, capsys):
     lines = [line for line in out.splitlines() if line.startswith("Cost at iteration")]
     assert [line.split()[3] for line in lines] == ["0", "2000", "4000"]
     assert lines[0].startswith("Cost at iteration 0 is 44.12")
+    said = out.splitlines()[out.splitlines().index(lines[0]) - 1]
+    assert said.startswith("The tutorial's own lines (its handwritten loop")  # not unexplained
     assert "PASS" in out and "numpy (reference)" in out and "jax" in out and "torch" in out
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["schema_version"] == SCHEMA_VERSION

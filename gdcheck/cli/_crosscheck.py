@@ -116,7 +116,9 @@ def crosscheck_and_report(
     else:
         if print_costs:
             costs = result.cost_checkpoints(2000)  # the tutorial prints every 2,000
-            terminal.print_lines([f"Cost at iteration {k} is {cost}" for k, cost in costs] + [""])
+            said = "The tutorial's own lines (its handwritten loop, every 2,000 iterations):"
+            lines = [f"Cost at iteration {k} is {cost}" for k, cost in costs]
+            terminal.print_lines([said, *lines, ""])
         terminal.print_report(report)  # rich tables; plain text without rich
     if save:
         out, why = report_directory(Path(args.out), report, force=getattr(args, "force", False))
