@@ -17,7 +17,7 @@ import pytest
 import gdcheck
 from gdcheck import _buffers
 from gdcheck.data import load
-from gdcheck.models import _linear
+from gdcheck.models import _data, _linear
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads /proc/self/smaps"
@@ -51,7 +51,7 @@ def npy(tmp_path: Path):
 def test_prepare_hands_back_the_pages_it_copied(
     npy, transposed: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_linear, "GRAM_BLOCK_BYTES", 2**20)  # ten blocks, not one
+    monkeypatch.setattr(_data, "BLOCK_BYTES", 2**20)  # ten blocks, not one
     rng = np.random.default_rng(0)
     a = rng.random((4000, 600), dtype=np.float32)  # 9.6 MB
     path = npy(a.T.copy() if transposed else a)
@@ -299,3 +299,51 @@ def test_examples_out_of_range_are_refused_not_garbage() -> None:
         _examples(np.arange(7.0), [7], 0)
     with pytest.raises(IndexError, match="out of range"):
         _examples(np.arange(7.0), [-1], 0)
+
+
+def test_a_rows_model_reads_a_mapped_file_once(npy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's ``.npy`` for a rows model: X is the file's leading columns and y its last one,
+    both views of the map; ``check_rows_data`` copies them block by block and hands the pages
+    back (it once converted X to float64 at once and summed it: every page resident, plus a
+    float64 copy of the whole file)."""
+    monkeypatch.setattr(_data, "BLOCK_BYTES", 2**20)
+    rng = np.random.default_rng(5)
+    a = rng.random((20_000, 101), dtype=np.float32)  # 8 MB, rows are examples
+    a[:, -1] = a[:, 0] > 0.5  # 0/1 labels in the last column
+    path = npy(a)
+    X, y, _ = load(path, dtype="float32")  # X (n, m) and y (1, m): views of the map
+    X.sum(), y.sum()  # every page resident
+    assert mapped_kib(path) > 7_000
+    Xr, yr = gdcheck.models.logistic_regression().prepare(X.T, y.reshape(-1))
+    assert mapped_kib(path) < 64, "the copied pages are still mapped"
+    assert Xr.dtype == yr.dtype == np.float32
+    assert Xr.flags.c_contiguous and Xr.ctypes.data % _buffers.ALIGN == 0
+    np.testing.assert_array_equal(Xr, a[:, :-1])
+    np.testing.assert_array_equal(yr, a[:, -1])
+
+
+def test_a_rows_model_names_the_first_bad_entry_of_a_map(npy) -> None:
+    a = np.random.default_rng(6).random((3000, 5))
+    a[2100, 3], a[2500, 1] = np.nan, np.inf
+    X = np.load(npy(a), mmap_mode="r")
+    with pytest.raises(gdcheck.errors.InputError) as err:
+        gdcheck.models.logistic_regression().prepare(X[:, :-1], (a[:, -1] > 0.5) * 1.0)
+    assert str(err.value) == (
+        "gdcheck: X contains 2 NaN and Inf value(s), the first at index (2100, 3) (example 2100, "
+        "feature 3); remove or impute them before checking gradients."
+    )
+
+
+def test_an_aligned_rows_x_in_memory_is_used_as_it_is() -> None:
+    """No copy when the backends can share X as it is; float32 stays float32 (it was converted
+    to float64 and back: three times X's bytes for a moment)."""
+    X = _buffers.aligned_empty((400, 7), np.float32)
+    X[...] = np.random.default_rng(7).random(X.shape)
+    y = (X[:, 0] > 0.5).astype(np.float64)
+    Xr, yr = gdcheck.models.logistic_regression().prepare(X, y)
+    assert Xr is X and yr.dtype == np.float32
+    misaligned = np.empty(X.size * 4 + 4, np.uint8)[4:].view(np.float32).reshape(X.shape)
+    misaligned[...] = X
+    copy, _ = gdcheck.models.logistic_regression().prepare(misaligned, y)
+    assert copy.ctypes.data % _buffers.ALIGN == 0 and not np.shares_memory(copy, misaligned)
+    np.testing.assert_array_equal(copy, X)

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from .._buffers import aligned_empty, copy_in_blocks, whole_index
+from .._buffers import aligned_empty
 from .._types import Array, NDArray
 from ..array_api import namespace
-from ..errors import InputError
-from ..validation import as_float_array, check_finite, check_tutorial_data
+from ..validation import check_tutorial_data
+from ._data import finite_copy, floating
 from ._model import Model
 
 __all__ = [
@@ -53,9 +53,9 @@ def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
     handed back as they are copied (:func:`~gdcheck._buffers.copy_in_blocks`): a
     memory-mapped X is held once, not twice.
     """
-    X = _floating(X)
+    X = floating(X)
     dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    y = _floating(y, "y")
+    y = floating(y, "y")
     stand_in = np.broadcast_to(np.zeros((), np.float64), X.shape)  # the shapes, nothing read
     check_tutorial_data(stand_in, np.broadcast_to(np.zeros((), np.float64), y.shape))
     # y in X's dtype (a float64 y would make X @ r mixed-type), copied once, aligned: the
@@ -63,41 +63,15 @@ def prepare(X: Any, y: Any) -> tuple[NDArray, NDArray]:
     # file's column (the CLI's .npy target) is read with its pages handed back, where a
     # float64 copy of it at once would make every page of a file of short rows resident
     y_out = aligned_empty(y.shape, dtype)
-    copy_in_blocks(y_out, y)
-    check_finite(y_out, "y")
+    finite_copy(y_out, y, "y")
     out = aligned_empty((X.shape[0] + 1, X.shape[1]), dtype)
     out[0] = 1
-    bad, first, kinds = 0, None, {"NaN": False, "Inf": False}
-
-    def check(index: tuple[slice, ...], block: NDArray) -> None:
-        nonlocal bad, first
-        finite = np.isfinite(block)
-        if not finite.all():
-            bad += int(finite.size - finite.sum())
-            kinds["NaN"] |= bool(np.isnan(block).any())
-            kinds["Inf"] |= bool(np.isinf(block).any())
-            here = whole_index(index, np.argwhere(~finite)[0])
-            first = here if first is None else min(first, here)  # row-major first of all
-
-    copy_in_blocks(out[1:], X, GRAM_BLOCK_BYTES, check)
-    if bad:  # check_finite's message, found block by block
-        raise InputError(
-            f"X contains {bad} {' and '.join(k for k, v in kinds.items() if v)} value(s), the "
-            f"first at index {first} (feature {first[0]} of example {first[1]}: X is features × "
-            "examples); remove or impute them before checking gradients."
-        )
+    finite_copy(out[1:], X, "X", _feature_of_example)
     return out, y_out
 
 
-def _floating(X: Any, name: str = "X") -> NDArray:
-    """``X`` (or ``y``) as a NumPy array of real numbers, not copied: ``prepare`` reads it
-    block by block into float32 or float64 (its own, else float64); other inputs go through
-    ``as_float_array``, which says what is wrong with them."""
-    if hasattr(X, "detach"):
-        X = X.detach().cpu().numpy()
-    if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
-        return X
-    return as_float_array(X, name)
+def _feature_of_example(index: tuple) -> str:
+    return f"{index} (feature {index[0]} of example {index[1]}: X is features × examples)"
 
 
 def init_params(X: NDArray, y: NDArray | None = None) -> NDArray:

@@ -13,7 +13,7 @@ from .._types import Array, NDArray
 from .._words import counted
 from ..array_api import namespace
 from ..errors import InputError
-from ..validation import as_float_array, check_finite
+from ._data import floating, in_dtype
 from ._model import Model
 
 __all__ = ["check_rows_data", "logistic_regression"]
@@ -30,10 +30,15 @@ def check_rows_data(X: Any, y: Any, model: str) -> tuple[NDArray, NDArray]:
     ``X`` keeps float32 if it is float32, else becomes float64; ``y`` is float64 (its values are
     checked by the caller). A ``y`` of shape (m, 1) or (1, m) is refused: ``Xw + b − y`` would
     silently broadcast (m,) against it to (m, m).
+
+    An X in memory, C-contiguous, aligned and of its dtype is used as it is; any other (a file
+    map's columns, a strided view, integers) is read once, block by block, into one aligned
+    buffer, as is a ``y`` that is not in memory (a file's last column), a map's pages handed
+    back as they are copied (:mod:`._data`).
     """
+    X = floating(X)
     dtype = _float_dtype(X)
-    X = as_float_array(X, "X").astype(dtype, copy=False)
-    y = as_float_array(y, "y")
+    y = floating(y, "y")
     if X.ndim != 2:
         raise InputError(
             f"{model}: X has shape {X.shape}; expected a 2-D (m, n) array, one row per example. "
@@ -64,9 +69,11 @@ def check_rows_data(X: Any, y: Any, model: str) -> tuple[NDArray, NDArray]:
         )
     if m == 0:
         raise InputError(f"{model}: X and y have no examples (m = 0); pass at least one row.")
-    check_finite(X, "X")
-    check_finite(y, "y")
-    return X, y
+    return in_dtype(X, dtype, "X", _example_feature), in_dtype(y, np.float64, "y")
+
+
+def _example_feature(index: tuple) -> str:
+    return f"{index} (example {index[0]}, feature {index[1]})"
 
 
 def _softplus(xp: Any, z: Array) -> Array:
